@@ -1,0 +1,3 @@
+from dvlite.cli.app import main
+
+main()

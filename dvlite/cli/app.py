@@ -1,0 +1,425 @@
+"""The typer application: each command parses options, calls one operation, renders the result."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import List, Optional
+
+import typer
+
+from dvlite import __version__
+from dvlite.cli import output as ui
+from dvlite.errors import ChangesWouldBeLostError, DvliteError
+
+app = typer.Typer(
+    name="dvlite",
+    help="Version data and models beside your code in git.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+JSON = typer.Option(False, "--json", help="Machine-readable output.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        ui.say(f"dvlite {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Show tracebacks on errors."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """dvlite: data and model versioning beside git."""
+
+
+def _repo():
+    from dvlite.repo import Repo
+
+    repo = Repo.find(os.getcwd())
+    repo.check_config()
+    return repo
+
+
+def _locked(repo, command: str):
+    def on_wait(holder) -> None:
+        who = f"process {holder.pid} ({holder.command})" if holder else "another process"
+        ui.note(f"waiting for the repository lock held by {who}...")
+
+    return repo.lock(command, on_wait)
+
+
+# --- init -------------------------------------------------------------------------
+
+@app.command()
+def init(
+    no_scm: bool = typer.Option(False, "--no-scm", help="Allow a repository outside git."),
+    force: bool = typer.Option(False, "-f", "--force", help="Re-initialise an existing repository."),
+) -> None:
+    """Create .dvlite/ here (in a git work tree, or with --no-scm anywhere)."""
+    from dvlite.repo import Repo
+
+    repo = Repo.init(os.getcwd(), no_scm=no_scm, force=force)
+    ui.say(f"Initialised dvlite repository in {repo.dvlite_dir}")
+    if not no_scm:
+        ui.git_hint([".dvlite/config", ".dvlite/.gitignore"])
+
+
+# --- add --------------------------------------------------------------------------
+
+@app.command()
+def add(
+    paths: List[str] = typer.Argument(..., help="Files, directories or glob patterns."),
+    json_out: bool = JSON,
+) -> None:
+    """Track files and directories: store them in the cache and write PATH.dvl pointers."""
+    from dvlite import track
+
+    repo = _repo()
+    with _locked(repo, "add"):
+        results = track.add(repo, paths)
+    if json_out:
+        return ui.emit_json(results)
+    for r in results:
+        what = f"{r.files} files, " if r.kind == "dir" else ""
+        verb = "added" if r.changed else "unchanged"
+        ui.say(f"{verb}: {r.path} ({what}{ui.human_size(r.size)})")
+    to_add = [_cwd_rel(repo, r.pointer_path) for r in results if r.changed]
+    to_add += sorted({_cwd_rel(repo, r.gitignore) for r in results if r.gitignore})
+    ui.git_hint(to_add)
+
+
+def _cwd_rel(repo, rel: str) -> str:
+    return os.path.relpath(repo.abs(rel))
+
+
+# --- status -----------------------------------------------------------------------
+
+@app.command()
+def status(
+    targets: List[str] = typer.Argument(None, help="Tracked paths (default: all)."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Print nothing; exit 1 if anything changed."),
+    json_out: bool = JSON,
+) -> None:
+    """Show tracked data that changed since it was added, or is missing."""
+    from dvlite import track
+
+    repo = _repo()
+    results = track.status(repo, targets or [])
+    changed = [r for r in results if not r.clean]
+    if quiet:
+        raise typer.Exit(1 if changed else 0)
+    if json_out:
+        return ui.emit_json({"clean": not changed, "paths": results})
+    if not results:
+        ui.say("No tracked data. Track some with `dvlite add PATH`.")
+        return
+    if not changed:
+        ui.say("Data and pointers are up to date.")
+        return
+    for r in changed:
+        ui.say(f"{r.path}: {', '.join(r.flags)}", style="yellow")
+        for kind in ("added", "modified", "deleted"):
+            paths = [c.path for c in r.changes if c.kind == kind]
+            if paths:
+                ui.say(f"    {kind}: {len(paths)}")
+                ui.listing(paths, indent="        ")
+
+
+# --- checkout ---------------------------------------------------------------------
+
+@app.command()
+def checkout(
+    targets: List[str] = typer.Argument(None, help="Tracked paths (default: all)."),
+    force: bool = typer.Option(False, "-f", "--force", help="Overwrite changes that are not in the cache."),
+    relink: bool = typer.Option(False, "--relink", help="Re-apply the link type to every file."),
+    json_out: bool = JSON,
+) -> None:
+    """Make the workspace match the pointers (after git checkout, pull, or a branch switch)."""
+    from dvlite import track
+
+    repo = _repo()
+    with _locked(repo, "checkout"):
+        result = track.checkout(repo, targets or [], force=force, relink=relink)
+    if json_out:
+        ui.emit_json(result)
+    else:
+        ui.say(
+            f"{len(result.written)} written, {len(result.removed)} removed, "
+            f"{result.unchanged} unchanged"
+        )
+        _report_problems(result.missing, "not in the cache")
+        _report_problems(result.corrupt, "corrupt in the cache (not checked out)")
+    if not result.ok:
+        raise typer.Exit(4)
+
+
+def _report_problems(items: list[tuple[str, str]], what: str) -> None:
+    if items:
+        ui.error(f"{len(items)} file(s) {what}:")
+        for path, digest in items[:ui.CAP]:
+            ui.err.print(f"    {ui.escape(path)} ({digest})", markup=True)
+        if len(items) > ui.CAP:
+            ui.err.print(f"    ... and {len(items) - ui.CAP} more")
+
+
+# --- diff, ls ---------------------------------------------------------------------
+
+@app.command()
+def diff(
+    a_rev: Optional[str] = typer.Argument(None, help="Old revision (default HEAD)."),
+    b_rev: Optional[str] = typer.Argument(None, help="New revision (default: the workspace)."),
+    json_out: bool = JSON,
+) -> None:
+    """Files added, deleted, modified and renamed in tracked data between revisions."""
+    from dvlite.history import diff_revs
+
+    repo = _repo()
+    result = diff_revs(repo, a_rev, b_rev)
+    if json_out:
+        return ui.emit_json(result)
+    for path in result.unreadable:
+        ui.error(f"{path}: manifest not in the cache; its files are not compared")
+    if not result.changes:
+        ui.say(f"No changes between {result.a} and {result.b}.")
+        return
+    rows = []
+    for c in result.changes:
+        name = f"{c.old_path} -> {c.path}" if c.kind == "renamed" else c.path
+        size = ui.human_size(c.size)
+        if c.kind == "modified" and c.old_size is not None and c.old_size != c.size:
+            size = f"{ui.human_size(c.old_size)} -> {size}"
+        rows.append([c.kind, name, size])
+    ui.table(["change", "path", "size"], rows)
+    counts = {k: sum(c.kind == k for c in result.changes) for k in ("added", "deleted", "modified", "renamed")}
+    ui.say(", ".join(f"{n} {k}" for k, n in counts.items()))
+
+
+@app.command("ls")
+def ls_cmd(
+    path: Optional[str] = typer.Argument(None, help="Limit to this path."),
+    rev: Optional[str] = typer.Option(None, "--rev", help="List at a git revision."),
+    recursive: bool = typer.Option(False, "-R", "--recursive", help="List files inside tracked directories."),
+    json_out: bool = JSON,
+) -> None:
+    """List tracked paths, with sizes and whether each is in the cache."""
+    from dvlite.history import ls
+
+    repo = _repo()
+    items = ls(repo, path, rev, recursive)
+    if json_out:
+        return ui.emit_json(items)
+    rows = [
+        [i.path + ("/" if i.kind == "dir" else ""), ui.human_size(i.size),
+         str(i.files) if i.kind == "dir" else "", "yes" if i.in_cache else "no"]
+        for i in items
+    ]
+    ui.table(["path", "size", "files", "in cache"], rows)
+
+
+# --- gc, fsck ---------------------------------------------------------------------
+
+REVS = {
+    "all_branches": typer.Option(False, "--all-branches", help="Keep data of every branch tip."),
+    "all_tags": typer.Option(False, "--all-tags", help="Keep data of every tag."),
+    "all_commits": typer.Option(False, "--all-commits", help="Keep data of every commit."),
+}
+
+
+@app.command()
+def gc(
+    force: bool = typer.Option(False, "-f", "--force", help="Delete (without it, only list)."),
+    all_branches: bool = REVS["all_branches"],
+    all_tags: bool = REVS["all_tags"],
+    all_commits: bool = REVS["all_commits"],
+    json_out: bool = JSON,
+) -> None:
+    """List (or with --force delete) cache objects no kept pointer needs."""
+    from dvlite.maintain import Revisions, gc as run_gc
+
+    repo = _repo()
+    revs = Revisions(all_branches, all_tags, all_commits)
+    with _locked(repo, "gc"):
+        result = run_gc(repo, revs, force)
+    if json_out:
+        return ui.emit_json({"unused": result.unused, "total": result.total, "removed": result.removed})
+    if not result.unused:
+        ui.say("Nothing to collect: every cache object is in use.")
+        return
+    verb = "Removed" if force else "Would remove"
+    ui.say(f"{verb} {len(result.unused)} object(s), {ui.human_size(result.total)}.")
+    if not force:
+        ui.listing([f"{d} ({ui.human_size(s)})" for d, s in result.unused])
+        ui.say("Dry run: nothing deleted. Run `dvlite gc --force` to delete.", style="dim")
+
+
+@app.command()
+def fsck(
+    repair: bool = typer.Option(False, "--repair", help="Move corrupt objects aside (to cache/corrupt/)."),
+    json_out: bool = JSON,
+) -> None:
+    """Re-hash every cache object; report corrupt and missing ones."""
+    from dvlite.maintain import fsck as run_fsck
+
+    repo = _repo()
+    with _locked(repo, "fsck"):
+        result = run_fsck(repo, repair)
+    if json_out:
+        ui.emit_json(result)
+    else:
+        ui.say(f"Checked {result.checked} object(s).")
+        for label, items in (("corrupt", result.corrupt), ("missing", result.missing)):
+            for digest, paths in items:
+                ui.error(f"{label}: {digest} used by {', '.join(paths) or 'nothing in the workspace'}")
+        if result.corrupt and repair:
+            ui.say("Corrupt objects moved aside; fetch or re-add the data to replace them.")
+        if result.ok:
+            ui.say("No problems found.")
+    if not result.ok:
+        raise typer.Exit(4)
+
+
+# --- remove, move, unprotect ------------------------------------------------------
+
+@app.command()
+def remove(
+    pointers: List[str] = typer.Argument(..., help="Pointer files (PATH.dvl) or tracked paths."),
+) -> None:
+    """Stop tracking: remove the pointer and its .gitignore line, keep the data."""
+    from dvlite import track
+
+    repo = _repo()
+    with _locked(repo, "remove"):
+        results = track.remove(repo, pointers)
+    for r in results:
+        ui.say(f"stopped tracking {r.path} (data kept)")
+    hint = [_cwd_rel(repo, r.pointer_path) for r in results]
+    hint += [_cwd_rel(repo, r.gitignore) for r in results if r.gitignore]
+    ui.git_hint(hint)
+
+
+@app.command()
+def move(src: str = typer.Argument(...), dst: str = typer.Argument(...)) -> None:
+    """Move tracked data and its pointer together."""
+    from dvlite import track
+
+    repo = _repo()
+    with _locked(repo, "move"):
+        r = track.move(repo, src, dst)
+    ui.say(f"moved {r.src} -> {r.dst}")
+    ui.git_hint([_cwd_rel(repo, r.src + ".dvl"), _cwd_rel(repo, r.dst + ".dvl")]
+                + [_cwd_rel(repo, g) for g in r.gitignores])
+
+
+@app.command()
+def unprotect(paths: List[str] = typer.Argument(...)) -> None:
+    """Replace linked (read-only) workspace files with private writable copies."""
+    from dvlite import track
+
+    repo = _repo()
+    with _locked(repo, "unprotect"):
+        done = track.unprotect(repo, paths)
+    ui.say(f"{len(done)} file(s) made writable")
+
+
+# --- config, doctor -----------------------------------------------------------------
+
+@app.command()
+def config(
+    key: Optional[str] = typer.Argument(None, help="section.option, e.g. cache.type"),
+    value: Optional[str] = typer.Argument(None),
+    local: bool = typer.Option(False, "--local", help="Use .dvlite/config.local (untracked)."),
+    list_all: bool = typer.Option(False, "-l", "--list", help="List every setting."),
+    unset: bool = typer.Option(False, "--unset", help="Remove the key."),
+) -> None:
+    """Get or set configuration, git-style."""
+    from dvlite.errors import BadInputError
+
+    repo = _repo()
+    cfg = repo.config
+    if list_all or key is None:
+        for k, v in cfg.items("local" if local else "merged").items():
+            ui.say(f"{k}={v}")
+        return
+    if unset:
+        if not cfg.unset(key, local):
+            raise BadInputError(f"{key} is not set")
+        return
+    if value is None:
+        current = cfg.get(key)
+        if current is None:
+            raise typer.Exit(1)
+        ui.say(current)
+        return
+    cfg.set(key, value, local)
+
+
+@app.command()
+def doctor(json_out: bool = JSON) -> None:
+    """Versions, installed remote backends, working link types, repository paths."""
+    from dvlite.doctor import report
+
+    info = report(os.getcwd())
+    if json_out:
+        return ui.emit_json(info)
+    ui.say(f"dvlite {info['dvlite']} on Python {info['python']} ({info['platform']})")
+    ui.say(f"git: {info['git'] or 'not found'}")
+    ui.say("packages: " + ", ".join(f"{k} {v}" for k, v in info["packages"].items()))
+    backends = [f"{k} ({v})" for k, v in info["backends"].items() if v]
+    ui.say("remote backends: local" + ("".join(", " + b for b in backends)))
+    missing = [k for k, v in info["backends"].items() if not v]
+    if missing:
+        ui.say(f"not installed: {', '.join(missing)} (pip install 'dvlite[{missing[0]}]', ...)", style="dim")
+    if info["repo"] is None:
+        ui.say("repository: none here")
+        return
+    ui.say(f"repository: {info['repo']}")
+    ui.say(f"cache: {info['cache']}")
+    works = [k for k, ok in info["link_types"].items() if ok]
+    ui.say(f"link types that work here: {', '.join(works)} (cache.type = {info['cache.type']})")
+
+
+# --- entry point ----------------------------------------------------------------------
+
+def main() -> None:
+    argv = sys.argv[1:]
+    verbose = any(a in ("-v", "--verbose") for a in argv)
+    as_json = "--json" in argv
+    try:
+        app(prog_name="dvlite")
+    except ChangesWouldBeLostError as exc:
+        _fail(exc, verbose, as_json, paths=exc.paths)
+    except DvliteError as exc:
+        _fail(exc, verbose, as_json)
+    except KeyboardInterrupt:
+        ui.error("interrupted")
+        sys.exit(130)
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        _fail(DvliteError(f"{exc.strerror or exc}{where}"), verbose, as_json, cause=exc)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        _fail(
+            DvliteError(f"unexpected {type(exc).__name__}: {exc}",
+                        hint="run again with --verbose for the traceback and report it"),
+            verbose, as_json, cause=exc,
+        )
+
+
+def _fail(exc: DvliteError, verbose: bool, as_json: bool, paths=None, cause=None) -> None:
+    if verbose:
+        traceback.print_exception(cause or exc)
+    if as_json:
+        ui.emit_json({"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code, "paths": paths})
+    else:
+        ui.error(exc.message, exc.hint)
+        if paths:
+            ui.listing(paths, cap=20)
+    sys.exit(exc.exit_code)

@@ -1,0 +1,80 @@
+"""All terminal output: human text through rich, or JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+CAP = 10  # changed files listed per directory before "and N more"
+
+
+def to_plain(value):
+    if dataclasses.is_dataclass(value):
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple, set)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    return value
+
+
+def emit_json(value) -> None:
+    sys.stdout.write(json.dumps(to_plain(value), indent=2, ensure_ascii=False) + "\n")
+
+
+def say(text: str, style: str | None = None) -> None:
+    out.print(escape(text), style=style)
+
+
+def note(text: str) -> None:
+    err.print(escape(text), style="dim")
+
+
+def error(message: str, hint: str | None = None) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    if hint:
+        err.print(f"[yellow]hint:[/] {escape(hint)}")
+
+
+def human_size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def listing(paths: list[str], indent: str = "    ", cap: int = CAP) -> None:
+    for p in paths[:cap]:
+        say(f"{indent}{p}")
+    if len(paths) > cap:
+        say(f"{indent}... and {len(paths) - cap} more", style="dim")
+
+
+def table(columns: list[str], rows: list[list[str]]) -> None:
+    t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for c in columns:
+        t.add_column(c, justify="right" if c in ("size", "files") else "left")
+    for row in rows:
+        t.add_row(*[escape(str(c)) for c in row])
+    out.print(t)
+
+
+def git_hint(paths: list[str]) -> None:
+    if paths:
+        quoted = " ".join(_shell_quote(p) for p in paths)
+        say("\nTo track the changes with git, run:\n")
+        say(f"\tgit add {quoted}")
+
+
+def _shell_quote(p: str) -> str:
+    import shlex
+
+    return shlex.quote(p)

@@ -1,0 +1,55 @@
+"""One error root for everything dvlite raises on purpose.
+
+Each error carries the exit code the CLI uses and an optional hint. Exit codes:
+  1  the operation failed or found a problem (corrupt object, missing data)
+  2  bad input: usage, paths, malformed files
+  3  the repository is locked by another process
+  4  integrity: corrupt or missing objects
+"""
+
+from __future__ import annotations
+
+
+class DvliteError(Exception):
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class NotARepoError(DvliteError):
+    exit_code = 2
+
+
+class BadInputError(DvliteError):
+    """A path, argument or option the user gave cannot be used."""
+
+    exit_code = 2
+
+
+class FormatError(DvliteError):
+    """A file dvlite reads (pointer, manifest, config) is malformed."""
+
+    exit_code = 2
+
+
+class LockError(DvliteError):
+    exit_code = 3
+
+
+class IntegrityError(DvliteError):
+    """An object's bytes do not match its digest, or an object is missing."""
+
+    exit_code = 4
+
+
+class ChangesWouldBeLostError(DvliteError):
+    """A command refused to overwrite workspace changes that are not in the cache."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, paths: list[str], hint: str | None = None):
+        super().__init__(message, hint)
+        self.paths = paths

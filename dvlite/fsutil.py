@@ -1,0 +1,265 @@
+"""Filesystem effects: the one atomic-write helper, the repository lock, links.
+
+Every file dvlite writes goes through `atomic_write` (or `atomic_copy`, which
+streams through the same temp-file-then-rename recipe). With `durable=True`
+the temp file and then its directory are fsynced; bulk writers pass
+`durable=False` and call `sync_barrier()` once before writing anything that
+refers to what they wrote (objects before manifests, manifests before
+pointers), which gives the same ordering guarantee for a fraction of the cost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import secrets
+import shutil
+import stat
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from dvlite.errors import DvliteError, LockError
+
+TMP_MARK = ".dvlite-tmp-"
+
+
+def temp_name(path: str) -> str:
+    head, tail = os.path.split(path)
+    return os.path.join(head, f"{TMP_MARK}{secrets.token_hex(6)}-{tail[:40]}")
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(path or ".", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_barrier() -> None:
+    """Make every write so far durable before writing what refers to it."""
+    os.sync()
+
+
+def atomic_write(
+    path: str,
+    data: bytes | None = None,
+    *,
+    writer: Callable[[object], None] | None = None,
+    mode: int = 0o644,
+    durable: bool = True,
+    before_replace: Callable[[], None] | None = None,
+) -> None:
+    """Write `data` (or whatever `writer(file)` writes) to `path` atomically.
+
+    `before_replace` may raise to abandon the write: the temp file is removed
+    and nothing appears under `path`.
+    """
+    tmp = temp_name(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb", closefd=True) as f:
+            if writer is not None:
+                writer(f)
+            else:
+                view = memoryview(data or b"")
+                written = 0
+                while written < len(view):
+                    written += f.write(view[written:])
+            f.flush()
+            if durable:
+                os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        if before_replace is not None:
+            before_replace()
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if durable:
+        fsync_dir(os.path.dirname(path))
+
+
+def atomic_copy(
+    src_file,
+    path: str,
+    *,
+    mode: int,
+    durable: bool = False,
+    on_chunk: Callable[[bytes], None] | None = None,
+    before_replace: Callable[[], None] | None = None,
+) -> None:
+    """Stream an open binary file into `path` atomically, calling on_chunk(bytes) per chunk."""
+
+    def write(out) -> None:
+        while chunk := src_file.read(1 << 20):
+            if on_chunk is not None:
+                on_chunk(chunk)
+            out.write(chunk)
+
+    atomic_write(path, writer=write, mode=mode, durable=durable, before_replace=before_replace)
+
+
+def makedirs(path: str) -> None:
+    os.makedirs(path, exist_ok=True)
+
+
+def remove_tmp_files(directory: str) -> None:
+    """Remove leftovers of interrupted atomic writes in one directory."""
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(directory):
+            if entry.name.startswith(TMP_MARK):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
+def make_writable(path: str) -> None:
+    st = os.lstat(path)
+    os.chmod(path, stat.S_IMODE(st.st_mode) | stat.S_IWUSR)
+
+
+def remove_file(path: str) -> None:
+    try:
+        os.unlink(path)
+    except PermissionError:
+        make_writable(os.path.dirname(path) or ".")
+        os.unlink(path)
+
+
+def remove_tree(path: str) -> None:
+    def onerror(func, p, exc_info):
+        make_writable(os.path.dirname(p))
+        func(p)
+
+    shutil.rmtree(path, onerror=onerror)
+
+
+def prune_empty_dirs(top: str, start: str) -> None:
+    """Remove `start` and its parents while empty, stopping at `top`."""
+    top = os.path.abspath(top)
+    cur = os.path.abspath(start)
+    while cur != top and cur.startswith(top + os.sep):
+        try:
+            os.rmdir(cur)
+        except OSError:
+            return
+        cur = os.path.dirname(cur)
+
+
+# --- links ------------------------------------------------------------------
+
+LINK_TYPES = ("reflink", "hardlink", "symlink", "copy")
+_FICLONE = 0x40049409
+
+
+def reflink(src: str, dst: str) -> None:
+    with open(src, "rb") as s, open(dst, "wb") as d:
+        try:
+            fcntl.ioctl(d.fileno(), _FICLONE, s.fileno())
+        except OSError:
+            d.close()
+            os.unlink(dst)
+            raise
+
+
+def link_works(kind: str, directory: str) -> bool:
+    """Try one link of `kind` inside `directory` (the cache) and clean up."""
+    src = os.path.join(directory, f"{TMP_MARK}probe-src")
+    dst = os.path.join(directory, f"{TMP_MARK}probe-dst")
+    try:
+        with open(src, "wb") as f:
+            f.write(b"probe")
+        if kind == "reflink":
+            reflink(src, dst)
+        elif kind == "hardlink":
+            os.link(src, dst)
+        elif kind == "symlink":
+            os.symlink(src, dst)
+        else:
+            shutil.copyfile(src, dst)
+        return True
+    except OSError:
+        return False
+    finally:
+        for p in (src, dst):
+            with contextlib.suppress(OSError):
+                os.unlink(p)
+
+
+# --- the repository lock ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    pid: int
+    command: str
+
+
+def _read_holder(path: str) -> LockHolder | None:
+    try:
+        with open(path) as f:
+            pid, _, command = f.read().partition(" ")
+        return LockHolder(int(pid), command.strip())
+    except (OSError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def repo_lock(
+    path: str, command: str, timeout: float, on_wait: Callable[[LockHolder | None], None]
+) -> Iterator[None]:
+    """An exclusive flock on `path`; the kernel drops it when its holder dies.
+
+    The file names the holder (pid and command) so a waiting process can say who.
+    It holds no data, so it is written in place rather than atomically.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+            holder = _read_holder(path)
+            if time.monotonic() >= deadline:
+                who = f"process {holder.pid} ({holder.command})" if holder else "another process"
+                raise LockError(
+                    f"the repository is locked by {who}",
+                    hint="wait for it to finish, or raise core.lock_timeout",
+                )
+            if not told:
+                on_wait(holder)
+                told = True
+            time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {command}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def check_inside(path: str, top: str) -> bool:
+    top = os.path.abspath(top)
+    path = os.path.abspath(path)
+    return path == top or path.startswith(top + os.sep)
+
+
+def ensure_dir_for(path: str) -> None:
+    parent = os.path.dirname(path)
+    if parent and not os.path.isdir(parent):
+        try:
+            os.makedirs(parent, exist_ok=True)
+        except OSError as exc:
+            raise DvliteError(f"cannot create directory {parent}: {exc.strerror}") from exc

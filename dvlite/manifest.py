@@ -1,0 +1,118 @@
+"""Directory manifests: sorted entries with canonical bytes and a diff.
+
+A manifest's identity is the digest of its canonical bytes:
+
+    {"version": 1, "algo": "xxh3-128", "entries": [
+    ["relative/path", "<digest hex>", <size>, <executable: true|false>],
+    ...
+    ]}
+
+Entries are sorted by path (POSIX separators), one per line, so two manifests of
+similar trees differ by a few lines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from dvlite.digest import ALGORITHM, Digest, hash_bytes
+from dvlite.errors import FormatError
+
+VERSION = 1
+
+
+@dataclass(frozen=True, order=True)
+class Entry:
+    path: str
+    digest: str  # hex, in the manifest's algorithm
+    size: int
+    executable: bool
+
+
+@dataclass(frozen=True)
+class Manifest:
+    entries: tuple[Entry, ...]
+
+    @classmethod
+    def build(cls, entries: Iterable[Entry]) -> Manifest:
+        ordered = tuple(sorted(entries, key=lambda e: e.path))
+        for a, b in zip(ordered, ordered[1:]):
+            if a.path == b.path:
+                raise FormatError(f"manifest lists {a.path!r} twice")
+        return cls(ordered)
+
+    @property
+    def size(self) -> int:
+        return sum(e.size for e in self.entries)
+
+    def by_path(self) -> dict[str, Entry]:
+        return {e.path: e for e in self.entries}
+
+    def to_bytes(self) -> bytes:
+        lines = [f'{{"version": {VERSION}, "algo": "{ALGORITHM}", "entries": [']
+        body = [
+            f"[{json.dumps(e.path, ensure_ascii=False)}, \"{e.digest}\", {e.size}, "
+            f"{'true' if e.executable else 'false'}]"
+            for e in self.entries
+        ]
+        lines.append(",\n".join(body))
+        lines.append("]}")
+        return ("\n".join(lines) + "\n").encode()
+
+    def digest(self) -> Digest:
+        return hash_bytes(self.to_bytes())
+
+    @classmethod
+    def from_bytes(cls, data: bytes, origin: str = "manifest") -> Manifest:
+        try:
+            doc = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise FormatError(f"{origin}: not a dvlite manifest ({exc})") from exc
+        if not isinstance(doc, dict) or "version" not in doc:
+            raise FormatError(f"{origin}: not a dvlite manifest")
+        if doc["version"] != VERSION:
+            raise FormatError(f"{origin}: unknown manifest version {doc['version']!r}")
+        if doc.get("algo") != ALGORITHM:
+            raise FormatError(f"{origin}: unknown hash algorithm {doc.get('algo')!r}")
+        try:
+            entries = [Entry(str(p), str(d), int(s), bool(x)) for p, d, s, x in doc["entries"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FormatError(f"{origin}: malformed manifest entries") from exc
+        for e in entries:
+            Digest.parse(ALGORITHM, e.digest)
+        return cls.build(entries)
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str  # added | deleted | modified | renamed
+    path: str
+    size: int
+    old_path: str | None = None  # set for renames only
+    old_size: int | None = None  # set for modifications and renames
+
+
+def diff(old: dict[str, Entry], new: dict[str, Entry]) -> list[Change]:
+    """Changes from `old` to `new` (path -> entry maps), renames paired by digest."""
+    deleted = {p: e for p, e in old.items() if p not in new}
+    added = {p: e for p, e in new.items() if p not in old}
+    changes = [
+        Change("modified", p, e.size, old_size=old[p].size)
+        for p, e in new.items()
+        if p in old and (old[p].digest != e.digest or old[p].executable != e.executable)
+    ]
+    by_digest: dict[str, list[str]] = {}
+    for p in sorted(deleted):
+        by_digest.setdefault(deleted[p].digest, []).append(p)
+    for p in sorted(added):
+        candidates = by_digest.get(added[p].digest)
+        if candidates:
+            src = candidates.pop(0)
+            del deleted[src]
+            changes.append(Change("renamed", p, added[p].size, src, old_size=old[src].size))
+        else:
+            changes.append(Change("added", p, added[p].size))
+    changes.extend(Change("deleted", p, e.size) for p, e in deleted.items())
+    return sorted(changes, key=lambda c: (c.path, c.kind))

@@ -1,0 +1,128 @@
+"""Finding, creating and opening a dvlite repository; it owns config, cache, state, scm, lock."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from functools import cached_property
+
+from dvlite import scm as scm_mod
+from dvlite.config import Config
+from dvlite.errors import BadInputError, FormatError, NotARepoError
+from dvlite.fsutil import LockHolder, atomic_write, repo_lock
+from dvlite.odb import ObjectStore
+from dvlite.state import StatCache
+
+DIRNAME = ".dvlite"
+GITIGNORE = "/config.local\n/cache/\n/tmp/\n/lock\n"
+CACHE_SECTION = "[cache]\ntype = reflink,copy\n"
+
+
+def find_root(start: str) -> str | None:
+    cur = os.path.realpath(start)
+    while True:
+        if os.path.isdir(os.path.join(cur, DIRNAME)):
+            return cur
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            return None
+        cur = parent
+
+
+class Repo:
+    def __init__(self, root: str):
+        self.root = root
+        self.dvlite_dir = os.path.join(root, DIRNAME)
+        self.config = Config(self.dvlite_dir)
+
+    @classmethod
+    def find(cls, start: str = ".") -> Repo:
+        root = find_root(start)
+        if root is None:
+            raise NotARepoError(
+                "not a dvlite repository (no .dvlite/ here or in any parent)",
+                hint="run `dvlite init` at the top of your project",
+            )
+        return cls(root)
+
+    @classmethod
+    def init(cls, path: str, no_scm: bool = False, force: bool = False) -> Repo:
+        root = os.path.realpath(path)
+        worktree = scm_mod.find_worktree(root)
+        if worktree is None and not no_scm:
+            raise NotARepoError(
+                f"{root} is not inside a git work tree",
+                hint="run `git init` first, or `dvlite init --no-scm`",
+            )
+        dvlite_dir = os.path.join(root, DIRNAME)
+        if os.path.exists(dvlite_dir) and not force:
+            raise BadInputError(
+                f"{dvlite_dir} already exists", hint="use --force to re-initialise (the cache is kept)"
+            )
+        os.makedirs(os.path.join(dvlite_dir, "cache", "objects"), exist_ok=True)
+        os.makedirs(os.path.join(dvlite_dir, "tmp"), exist_ok=True)
+        config_path = os.path.join(dvlite_dir, "config")
+        core = "[core]\n" + ("no_scm = true\n" if no_scm else "")
+        atomic_write(config_path, (core + "\n" + CACHE_SECTION).encode())
+        local = os.path.join(dvlite_dir, "config.local")
+        if not os.path.exists(local) or force:
+            atomic_write(local, b"")
+        atomic_write(os.path.join(dvlite_dir, ".gitignore"), GITIGNORE.encode())
+        return cls(root)
+
+    # --- parts ------------------------------------------------------------
+    @cached_property
+    def cache_dir(self) -> str:
+        configured = self.config.get("cache.dir")
+        if configured:
+            return os.path.normpath(os.path.join(self.dvlite_dir, configured))
+        return os.path.join(self.dvlite_dir, "cache")
+
+    @cached_property
+    def odb(self) -> ObjectStore:
+        return ObjectStore(os.path.join(self.cache_dir, "objects"))
+
+    @cached_property
+    def state(self) -> StatCache:
+        return StatCache(os.path.join(self.dvlite_dir, "tmp", "state.db"))
+
+    @cached_property
+    def scm(self) -> scm_mod.Scm | None:
+        if (self.config.get("core.no_scm") or "").lower() == "true":
+            return None
+        worktree = scm_mod.find_worktree(self.root)
+        if worktree is None:
+            raise NotARepoError(
+                f"{self.root} is no longer inside a git work tree",
+                hint="restore .git, or set core.no_scm = true",
+            )
+        return scm_mod.Scm(worktree, self.root)
+
+    def require_scm(self) -> scm_mod.Scm:
+        if self.scm is None:
+            raise BadInputError("this command needs git history, but the repository is --no-scm")
+        return self.scm
+
+    @contextlib.contextmanager
+    def lock(self, command: str, on_wait: Callable[[LockHolder | None], None]) -> Iterator[None]:
+        os.makedirs(os.path.join(self.dvlite_dir, "tmp"), exist_ok=True)
+        with repo_lock(
+            os.path.join(self.dvlite_dir, "lock"), command, self.config.lock_timeout(), on_wait
+        ):
+            yield
+
+    # --- paths --------------------------------------------------------------
+    def rel(self, abs_path: str) -> str:
+        return os.path.relpath(abs_path, self.root).replace(os.sep, "/")
+
+    def abs(self, rel_path: str) -> str:
+        return os.path.join(self.root, *rel_path.split("/"))
+
+    def check_config(self) -> None:
+        """Surface a malformed config early, with its file name."""
+        try:
+            self.config.link_types()
+            self.config.lock_timeout()
+        except FormatError as exc:
+            raise FormatError(f"{os.path.join(self.dvlite_dir, 'config')}: {exc.message}", exc.hint)

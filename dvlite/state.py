@@ -1,0 +1,94 @@
+"""The stat cache: (path, inode, mtime_ns, size) -> digest, so unchanged files are not re-hashed.
+
+It lives in an SQLite file under `.dvlite/tmp/`. It is only a cache: if it is
+missing, unreadable or corrupt it is deleted and rebuilt, costing a re-hash.
+SQLite's own journal keeps each save atomic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS state ("
+    "path TEXT PRIMARY KEY, inode INTEGER, mtime_ns INTEGER, size INTEGER, digest TEXT)"
+)
+# A file modified within this window of being hashed may change again within one
+# mtime tick without its stat changing ("racily clean"); such entries are not kept.
+RACY_NS = 2_000_000_000
+
+
+class StatCache:
+    def __init__(self, db_path: str):
+        self.db_path = db_path
+        self._rows: dict[str, tuple[int, int, int, str]] | None = None
+        self._pending: dict[str, tuple[int, int, int, str]] = {}
+        self._dropped: set[str] = set()
+
+    def _connect(self) -> sqlite3.Connection:
+        os.makedirs(os.path.dirname(self.db_path), exist_ok=True)
+        con = sqlite3.connect(self.db_path, timeout=30)
+        con.execute(_SCHEMA)
+        return con
+
+    def _load(self) -> dict[str, tuple[int, int, int, str]]:
+        if self._rows is None:
+            try:
+                con = self._connect()
+                try:
+                    rows = con.execute("SELECT path, inode, mtime_ns, size, digest FROM state")
+                    self._rows = {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+                finally:
+                    con.close()
+            except sqlite3.DatabaseError:
+                self.reset()
+                self._rows = {}
+        return self._rows
+
+    def reset(self) -> None:
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.db_path + suffix)
+
+    def get(self, path: str, st: os.stat_result) -> str | None:
+        row = self._pending.get(path) or self._load().get(path)
+        if row and row[0] == st.st_ino and row[1] == st.st_mtime_ns and row[2] == st.st_size:
+            return row[3]
+        return None
+
+    def put(self, path: str, st: os.stat_result, hexdigest: str) -> None:
+        if time.time_ns() - st.st_mtime_ns < RACY_NS:
+            return
+        self._pending[path] = (st.st_ino, st.st_mtime_ns, st.st_size, hexdigest)
+
+    def drop(self, path: str) -> None:
+        self._pending.pop(path, None)
+        self._dropped.add(path)
+
+    def save(self) -> None:
+        if not self._pending and not self._dropped:
+            return
+        try:
+            con = self._connect()
+        except sqlite3.DatabaseError:
+            self.reset()
+            con = self._connect()
+        try:
+            with con:
+                con.executemany("DELETE FROM state WHERE path = ?", [(p,) for p in self._dropped])
+                con.executemany(
+                    "INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?)",
+                    [(p, *row) for p, row in self._pending.items()],
+                )
+        except sqlite3.DatabaseError:
+            con.close()
+            self.reset()
+            return
+        con.close()
+        if self._rows is not None:
+            self._rows.update(self._pending)
+        self._pending.clear()
+        self._dropped.clear()

@@ -1,0 +1,158 @@
+"""Which paths are tracked: pointer discovery, user path resolution, .gitignore entries."""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+
+from dvlite.errors import BadInputError, FormatError
+from dvlite.fsutil import atomic_write, check_inside
+from dvlite.pointer import SUFFIX, Pointer, data_path_of
+from dvlite.repo import DIRNAME, Repo
+
+
+@dataclass(frozen=True)
+class Tracked:
+    rel: str  # data path relative to the repo root, `/` separators
+    pointer: Pointer
+
+    @property
+    def pointer_rel(self) -> str:
+        return self.rel + SUFFIX
+
+
+def pointer_files(repo: Repo) -> list[str]:
+    """Pointer files in the work tree, relative to the repo root."""
+    if repo.scm is not None:
+        found = repo.scm.pointer_files()
+        return [p for p in found if os.path.isfile(repo.abs(p))]
+    found = []
+    for dirpath, dirnames, filenames in os.walk(repo.root):
+        dirnames[:] = [
+            d for d in dirnames
+            if d not in (".git", DIRNAME) and d + SUFFIX not in filenames
+        ]
+        found += [repo.rel(os.path.join(dirpath, f)) for f in filenames if f.endswith(SUFFIX)]
+    return sorted(found)
+
+
+def read_pointer(repo: Repo, pointer_rel: str) -> Pointer:
+    path = repo.abs(pointer_rel)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise FormatError(f"{pointer_rel}: cannot read ({exc.strerror})") from exc
+    return Pointer.from_bytes(data, pointer_rel)
+
+
+def load_tracked(repo: Repo) -> list[Tracked]:
+    return [Tracked(data_path_of(p), read_pointer(repo, p)) for p in pointer_files(repo)]
+
+
+def parse_pointers_at(files: dict[str, bytes], rev: str) -> list[Tracked]:
+    return [
+        Tracked(data_path_of(rel), Pointer.from_bytes(data, f"{rel} at {rev}"))
+        for rel, data in sorted(files.items())
+    ]
+
+
+def expand_args(args: list[str]) -> list[str]:
+    """Expand globs the shell did not (quoted patterns), keeping literal names that exist."""
+    out: list[str] = []
+    for arg in args:
+        if os.path.lexists(arg) or not glob.has_magic(arg):
+            out.append(arg)
+            continue
+        matches = sorted(glob.glob(arg, recursive=True))
+        if not matches:
+            raise BadInputError(f"no such file or directory: {arg}")
+        out += matches
+    return out
+
+
+def to_rel(repo: Repo, arg: str) -> str:
+    """A user-given path as a repo-relative path; refuses paths outside the repo."""
+    absolute = os.path.abspath(arg)
+    # Resolve symlinked parents, but not the last component (it may be a symlink we refuse).
+    absolute = os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))
+    if not check_inside(absolute, repo.root):
+        raise BadInputError(f"{arg} is outside the repository ({repo.root})")
+    rel = repo.rel(absolute)
+    first = rel.split("/", 1)[0]
+    if first in (".git", DIRNAME):
+        raise BadInputError(f"{arg} is inside {first}/, which dvlite does not track")
+    return "" if rel == "." else rel
+
+
+def owner_of(rel: str, tracked: list[Tracked]) -> Tracked | None:
+    """The tracked directory that contains `rel`, if any."""
+    for t in tracked:
+        if rel.startswith(t.rel + "/"):
+            return t
+    return None
+
+
+def select(repo: Repo, tracked: list[Tracked], targets: list[str]) -> list[tuple[Tracked, str | None]]:
+    """Tracked outputs named by `targets`: (output, file inside it or None for all of it)."""
+    if not targets:
+        return [(t, None) for t in tracked]
+    chosen: dict[str, tuple[Tracked, str | None]] = {}
+    for arg in targets:
+        rel = to_rel(repo, arg)
+        if rel.endswith(SUFFIX):
+            rel = data_path_of(rel)
+        hits = [(t, None) for t in tracked if t.rel == rel or t.rel.startswith(rel + "/") or rel == ""]
+        owner = owner_of(rel, tracked)
+        if owner is not None:
+            hits = [(owner, rel[len(owner.rel) + 1:])]
+        if not hits:
+            raise BadInputError(f"{arg} is not tracked by dvlite (no {arg}{SUFFIX})")
+        for t, inner in hits:
+            key = t.rel if inner is None else f"{t.rel}/{inner}"
+            chosen[key] = (t, inner)
+    return list(chosen.values())
+
+
+# --- .gitignore -----------------------------------------------------------------
+
+def _ignore_line(name: str) -> str:
+    escaped = "".join("\\" + c if c in "\\*?[!#" else c for c in name)
+    if escaped.endswith(" "):
+        escaped = escaped[:-1] + "\\ "
+    return "/" + escaped
+
+
+def add_ignore(repo: Repo, rel: str) -> str | None:
+    """Add `/name` to the .gitignore beside `rel`; return that .gitignore (rel) if changed."""
+    head, name = os.path.split(repo.abs(rel))
+    if "\n" in name:
+        return None  # git cannot express this name in .gitignore; the pointer still tracks it
+    path = os.path.join(head, ".gitignore")
+    line = _ignore_line(name)
+    lines = _read_lines(path)
+    if line in lines:
+        return None
+    atomic_write(path, ("".join(x + "\n" for x in lines + [line])).encode())
+    return repo.rel(path)
+
+
+def remove_ignore(repo: Repo, rel: str) -> str | None:
+    head, name = os.path.split(repo.abs(rel))
+    path = os.path.join(head, ".gitignore")
+    line = _ignore_line(name)
+    lines = _read_lines(path)
+    if line not in lines:
+        return None
+    kept = [x for x in lines if x != line]
+    atomic_write(path, ("".join(x + "\n" for x in kept)).encode())
+    return repo.rel(path)
+
+
+def _read_lines(path: str) -> list[str]:
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []

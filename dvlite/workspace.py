@@ -1,0 +1,203 @@
+"""The workspace side: scanning trees, hashing with the stat cache, materialising objects."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from dvlite.digest import hash_file, new_hasher
+from dvlite.errors import BadInputError, IntegrityError
+from dvlite.fsutil import TMP_MARK, atomic_copy, check_inside, reflink, remove_file, temp_name
+from dvlite.odb import ObjectStore
+from dvlite.state import StatCache
+
+JOBS = min(16, 4 * (os.cpu_count() or 1))
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+@dataclass(frozen=True)
+class FileStat:
+    rel: str  # relative to the scanned top, `/` separators
+    path: str  # absolute
+    st: os.stat_result
+
+    @property
+    def executable(self) -> bool:
+        return bool(self.st.st_mode & stat.S_IXUSR)
+
+
+def scan_tree(top: str, repo_root: str) -> list[FileStat]:
+    """Every file under `top` (following symlinks that stay inside the repository)."""
+    out: list[FileStat] = []
+    seen_dirs = {os.path.realpath(top)}
+    stack = [(top, "")]
+    while stack:
+        directory, prefix = stack.pop()
+        with os.scandir(directory) as it:
+            for entry in it:
+                if entry.name.startswith(TMP_MARK):
+                    continue
+                rel = prefix + entry.name
+                if entry.is_symlink():
+                    target = os.path.realpath(entry.path)
+                    if not check_inside(target, repo_root):
+                        raise BadInputError(
+                            f"{entry.path} is a symlink to {target}, outside the repository"
+                        )
+                    if os.path.isdir(target):
+                        if target in seen_dirs:
+                            raise BadInputError(f"{entry.path}: symlink loop")
+                        seen_dirs.add(target)
+                        stack.append((entry.path, rel + "/"))
+                    elif os.path.isfile(target):
+                        out.append(FileStat(rel, entry.path, os.stat(entry.path)))
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, rel + "/"))
+                elif entry.is_file(follow_symlinks=False):
+                    out.append(FileStat(rel, entry.path, entry.stat(follow_symlinks=False)))
+    return out
+
+
+def stat_single(path: str, repo_root: str) -> os.stat_result:
+    if os.path.islink(path):
+        target = os.path.realpath(path)
+        if not check_inside(target, repo_root):
+            raise BadInputError(f"{path} is a symlink to {target}, outside the repository")
+    return os.stat(path)
+
+
+class Hasher:
+    """Digests of workspace files, from the stat cache where it knows them."""
+
+    def __init__(self, state: StatCache, odb: ObjectStore, repo_root: str):
+        self.state = state
+        self.odb = odb
+        self.repo_root = repo_root
+
+    def _key(self, path: str) -> str:
+        return os.path.relpath(path, self.repo_root)
+
+    def known(self, path: str, st: os.stat_result) -> str | None:
+        return self.state.get(self._key(path), st)
+
+    def digests(self, files: Iterable[FileStat], store: bool) -> dict[str, str]:
+        """rel -> hex for `files`; with `store`, every file's bytes end up in the object store."""
+        result: dict[str, str] = {}
+        todo: list[FileStat] = []
+        for f in files:
+            known = self.known(f.path, f.st)
+            if known is not None and (not store or self.odb.contains(known)):
+                result[f.rel] = known
+            else:
+                todo.append(f)
+
+        def work(f: FileStat) -> tuple[FileStat, str]:
+            if store:
+                return f, self.odb.ingest(f.path)[0].hex
+            return f, hash_file(f.path).hex
+
+        if len(todo) > 1:
+            with ThreadPoolExecutor(JOBS) as pool:
+                done = list(pool.map(work, todo))
+        else:
+            done = [work(f) for f in todo]
+        for f, hexdigest in done:
+            result[f.rel] = hexdigest
+            self._remember(f, hexdigest)
+        return result
+
+    def _remember(self, f: FileStat, hexdigest: str) -> None:
+        try:
+            after = os.stat(f.path)
+        except OSError:
+            return
+        if (after.st_ino, after.st_mtime_ns, after.st_size) == (
+            f.st.st_ino,
+            f.st.st_mtime_ns,
+            f.st.st_size,
+        ):
+            self.state.put(self._key(f.path), after, hexdigest)
+
+    def remember_written(self, path: str, hexdigest: str) -> None:
+        self.state.put(self._key(path), os.stat(path), hexdigest)
+
+
+# --- materialising ------------------------------------------------------------
+
+_FALLBACK = {errno.EXDEV, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EPERM, errno.EINVAL, errno.EMLINK,
+             errno.ENOTTY, errno.EBADF}
+
+
+class Materialiser:
+    """Puts verified objects into the workspace with the first link type that works."""
+
+    def __init__(self, odb: ObjectStore, link_types: list[str]):
+        self.odb = odb
+        self.link_types = list(link_types)
+
+    def _verify(self, hexdigest: str) -> None:
+        if not self.odb.verify(hexdigest):
+            if not self.odb.contains(hexdigest):
+                raise IntegrityError(f"object {hexdigest} is not in the cache")
+            raise IntegrityError(f"cache object {hexdigest} is corrupt")
+
+    def materialise(self, hexdigest: str, dest: str, executable: bool) -> str:
+        """Write object `hexdigest` to `dest` atomically; return the link type used."""
+        parent = os.path.dirname(dest)
+        if not os.path.isdir(parent):
+            os.makedirs(parent, exist_ok=True)
+        for kind in list(self.link_types):
+            try:
+                getattr(self, "_" + kind)(hexdigest, dest, executable)
+                return kind
+            except OSError as exc:
+                if exc.errno not in _FALLBACK or kind == self.link_types[-1]:
+                    raise
+                self.link_types.remove(kind)  # this filesystem cannot; do not try again
+        raise OSError(errno.EINVAL, "no link type left to try")
+
+    def _mode(self, executable: bool) -> int:
+        return (0o777 if executable else 0o666) & ~_UMASK
+
+    def _copy(self, hexdigest: str, dest: str, executable: bool) -> None:
+        h = new_hasher()
+
+        def check() -> None:
+            if h.hexdigest() != hexdigest:
+                raise IntegrityError(f"cache object {hexdigest} is corrupt")
+
+        try:
+            f = open(self.odb.path(hexdigest), "rb")
+        except FileNotFoundError:
+            raise IntegrityError(f"object {hexdigest} is not in the cache") from None
+        with f:
+            atomic_copy(f, dest, mode=self._mode(executable), on_chunk=h.update, before_replace=check)
+
+    def _linked(self, hexdigest: str, dest: str, link: Callable[[str, str], None]) -> None:
+        self._verify(hexdigest)
+        tmp = temp_name(dest)
+        link(self.odb.path(hexdigest), tmp)
+        try:
+            os.replace(tmp, dest)
+        except BaseException:
+            remove_file(tmp)
+            raise
+
+    def _reflink(self, hexdigest: str, dest: str, executable: bool) -> None:
+        def clone(src: str, tmp: str) -> None:
+            reflink(src, tmp)
+            os.chmod(tmp, self._mode(executable))
+
+        self._linked(hexdigest, dest, clone)
+
+    def _hardlink(self, hexdigest: str, dest: str, executable: bool) -> None:
+        self._linked(hexdigest, dest, os.link)
+
+    def _symlink(self, hexdigest: str, dest: str, executable: bool) -> None:
+        self._linked(hexdigest, dest, os.symlink)
