@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -140,6 +141,7 @@ class Materialiser:
     def __init__(self, odb: ObjectStore, link_types: list[str]):
         self.odb = odb
         self.link_types = list(link_types)
+        self._lock = threading.Lock()
 
     def _verify(self, hexdigest: str) -> None:
         if not self.odb.verify(hexdigest):
@@ -159,7 +161,9 @@ class Materialiser:
             except OSError as exc:
                 if exc.errno not in _FALLBACK or kind == self.link_types[-1]:
                     raise
-                self.link_types.remove(kind)  # this filesystem cannot; do not try again
+                with self._lock:  # this filesystem cannot; do not try again
+                    if kind in self.link_types:
+                        self.link_types.remove(kind)
         raise OSError(errno.EINVAL, "no link type left to try")
 
     def _mode(self, executable: bool) -> int:
