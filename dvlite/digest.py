@@ -50,9 +50,12 @@ def hash_file(path: str | os.PathLike) -> Digest:
 
 
 def hash_stream(f) -> Digest:
-    first = f.read(CHUNK)
-    if len(first) < CHUNK:  # the common small-file case: one read, one call
-        return hash_bytes(first)
+    if os.fstat(f.fileno()).st_size < CHUNK:  # the common small-file case: one read, one call
+        first = f.readall()
+        if len(first) < CHUNK:
+            return hash_bytes(first)
+    else:
+        first = f.read(CHUNK)
     h = new_hasher()
     h.update(first)
     buf = bytearray(CHUNK)

@@ -108,15 +108,6 @@ def makedirs(path: str) -> None:
     os.makedirs(path, exist_ok=True)
 
 
-def remove_tmp_files(directory: str) -> None:
-    """Remove leftovers of interrupted atomic writes in one directory."""
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.scandir(directory):
-            if entry.name.startswith(TMP_MARK):
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
-
-
 def make_writable(path: str) -> None:
     st = os.lstat(path)
     os.chmod(path, stat.S_IMODE(st.st_mode) | stat.S_IWUSR)
@@ -166,10 +157,10 @@ def reflink(src: str, dst: str) -> None:
             raise
 
 
-def link_works(kind: str, directory: str) -> bool:
-    """Try one link of `kind` inside `directory` (the cache) and clean up."""
+def link_works(kind: str, directory: str, dest_dir: str | None = None) -> bool:
+    """Try one link of `kind` from `directory` (the cache) to `dest_dir` (default: the same) and clean up."""
     src = os.path.join(directory, f"{TMP_MARK}probe-src")
-    dst = os.path.join(directory, f"{TMP_MARK}probe-dst")
+    dst = os.path.join(dest_dir or directory, f"{TMP_MARK}probe-dst")
     try:
         with open(src, "wb") as f:
             f.write(b"probe")

@@ -73,9 +73,13 @@ class ObjectStore:
     def ingest(self, src: str, durable: bool = False) -> tuple[Digest, int]:
         """Hash `src` and store its bytes if the store lacks them; one read of the file."""
         with open(src, "rb", buffering=0) as f:
-            first = f.read(SMALL)
-            if len(first) < SMALL:
-                return self.put_bytes(first, durable), len(first)
+            # read(n) allocates n bytes up front; size the first read by the file instead
+            if os.fstat(f.fileno()).st_size < SMALL:
+                first = f.readall()
+                if len(first) < SMALL:
+                    return self.put_bytes(first, durable), len(first)
+            else:
+                first = f.read(SMALL)
             os.makedirs(self.root, exist_ok=True)
             tmp = temp_name(os.path.join(self.root, "object"))
             h = new_hasher()
@@ -137,11 +141,16 @@ class ObjectStore:
         return dest
 
     def clean_temp_files(self) -> int:
+        """Remove leftovers of interrupted writes (root and fan-out dirs)."""
         removed = 0
+        dirs = [self.root]
         with contextlib.suppress(FileNotFoundError):
-            for entry in os.scandir(self.root):
-                if entry.name.startswith(TMP_MARK):
-                    with contextlib.suppress(OSError):
-                        os.unlink(entry.path)
-                        removed += 1
+            dirs += [e.path for e in os.scandir(self.root) if len(e.name) == 2 and e.is_dir()]
+        for d in dirs:
+            with contextlib.suppress(FileNotFoundError):
+                for entry in os.scandir(d):
+                    if entry.name.startswith(TMP_MARK):
+                        with contextlib.suppress(OSError):
+                            os.unlink(entry.path)
+                            removed += 1
         return removed

@@ -58,15 +58,16 @@ class Repo:
         dvlite_dir = os.path.join(root, DIRNAME)
         if os.path.exists(dvlite_dir) and not force:
             raise BadInputError(
-                f"{dvlite_dir} already exists", hint="use --force to re-initialise (the cache is kept)"
+                f"{dvlite_dir} already exists", hint="use --force to re-initialise (the cache and config are kept)"
             )
         os.makedirs(os.path.join(dvlite_dir, "cache", "objects"), exist_ok=True)
         os.makedirs(os.path.join(dvlite_dir, "tmp"), exist_ok=True)
         config_path = os.path.join(dvlite_dir, "config")
-        core = "[core]\n" + ("no_scm = true\n" if no_scm else "")
-        atomic_write(config_path, (core + "\n" + CACHE_SECTION).encode())
+        if not os.path.exists(config_path):  # --force keeps the user's settings
+            core = "[core]\n" + ("no_scm = true\n" if no_scm else "")
+            atomic_write(config_path, (core + "\n" + CACHE_SECTION).encode())
         local = os.path.join(dvlite_dir, "config.local")
-        if not os.path.exists(local) or force:
+        if not os.path.exists(local):
             atomic_write(local, b"")
         atomic_write(os.path.join(dvlite_dir, ".gitignore"), GITIGNORE.encode())
         return cls(root)

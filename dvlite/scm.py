@@ -113,6 +113,3 @@ class Scm:
             if all_tags:
                 revs |= {t.commit.hexsha for t in repo.tags}
             return revs
-
-    def has_commits(self) -> bool:
-        return _git(self.repo_root, "rev-parse", "--verify", "-q", "HEAD", check=False).returncode == 0

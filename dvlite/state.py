@@ -12,6 +12,7 @@ import os
 import sqlite3
 import time
 
+VERSION = 1
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS state ("
     "path TEXT PRIMARY KEY, inode INTEGER, mtime_ns INTEGER, size INTEGER, digest TEXT)"
@@ -19,6 +20,15 @@ _SCHEMA = (
 # A file modified within this window of being hashed may change again within one
 # mtime tick without its stat changing ("racily clean"); such entries are not kept.
 RACY_NS = 2_000_000_000
+
+
+def _storable(path: str) -> bool:
+    """SQLite keeps UTF-8 text; a non-UTF-8 file name (surrogate-escaped) is never cached."""
+    try:
+        path.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 class StatCache:
@@ -31,7 +41,13 @@ class StatCache:
     def _connect(self) -> sqlite3.Connection:
         os.makedirs(os.path.dirname(self.db_path), exist_ok=True)
         con = sqlite3.connect(self.db_path, timeout=30)
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, VERSION):  # written by another dvlite: it is only a cache
+            con.close()
+            self.reset()
+            con = sqlite3.connect(self.db_path, timeout=30)
         con.execute(_SCHEMA)
+        con.execute(f"PRAGMA user_version = {VERSION}")
         return con
 
     def _load(self) -> dict[str, tuple[int, int, int, str]]:
@@ -60,13 +76,14 @@ class StatCache:
         return None
 
     def put(self, path: str, st: os.stat_result, hexdigest: str) -> None:
-        if time.time_ns() - st.st_mtime_ns < RACY_NS:
+        if time.time_ns() - st.st_mtime_ns < RACY_NS or not _storable(path):
             return
         self._pending[path] = (st.st_ino, st.st_mtime_ns, st.st_size, hexdigest)
 
     def drop(self, path: str) -> None:
         self._pending.pop(path, None)
-        self._dropped.add(path)
+        if _storable(path):
+            self._dropped.add(path)
 
     def save(self) -> None:
         if not self._pending and not self._dropped:

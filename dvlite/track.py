@@ -84,6 +84,15 @@ def _check_addable(repo: Repo, arg: str, tracked: list[Tracked]) -> str:
 
 def _ingest_dir(repo: Repo, hasher: Hasher, rel: str) -> tuple[Manifest, list[FileStat]]:
     files = scan_tree(repo.abs(rel), repo.root)
+    for f in files:  # manifests are UTF-8 JSON; say so instead of crashing on encode
+        try:
+            f.rel.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(f"{rel}/{f.rel}").decode("utf-8", "backslashreplace")
+            raise BadInputError(
+                f"{shown}: file name is not valid UTF-8, so a directory manifest cannot record it",
+                hint="rename it, or track it with its own pointer (`dvlite add FILE`)",
+            ) from None
     digests = hasher.digests(files, store=True)
     entries = [Entry(f.rel, digests[f.rel], f.st.st_size, f.executable) for f in files]
     return Manifest.build(entries), files
@@ -208,7 +217,7 @@ def status(repo: Repo, targets: list[str]) -> list[PathStatus]:
     chosen = [t for t, _ in select(repo, tracked, targets)]
     hasher = hasher_for(repo)
     results = [status_of(repo, t, hasher) for t in chosen]
-    if repo.scm is not None and repo.scm.has_commits():
+    if repo.scm is not None:
         new = repo.scm.untracked([t.pointer_rel for t in chosen])
         results = [
             PathStatus(r.path, r.kind, r.flags + ("new",), r.changes)
@@ -350,6 +359,9 @@ def checkout(repo: Repo, targets: list[str], force: bool = False, relink: bool =
     for rel in plan.replace_files:
         remove_file(repo.abs(rel))
     _apply(repo, hasher, plan, result)
+    for t, inner in select(repo, tracked, targets):
+        if t.pointer.kind == "dir" and inner is None and t.rel not in dict(result.missing):
+            os.makedirs(repo.abs(t.rel), exist_ok=True)  # a tracked directory may have no files
     repo.state.save()
     return result
 
@@ -398,12 +410,15 @@ class RemoveResult:
 
 def remove(repo: Repo, args: list[str]) -> list[RemoveResult]:
     tracked = {t.rel: t for t in load_tracked(repo)}
-    results = []
-    for arg in args:
+    rels = []
+    for arg in args:  # validate every argument before changing anything
         rel = to_rel(repo, arg)
         rel = rel[: -len(SUFFIX)] if rel.endswith(SUFFIX) else rel
         if rel not in tracked:
             raise BadInputError(f"{arg} is not tracked by dvlite (no {rel}{SUFFIX})")
+        rels.append(rel)
+    results = []
+    for rel in dict.fromkeys(rels):
         remove_file(repo.abs(rel + SUFFIX))
         results.append(RemoveResult(rel, rel + SUFFIX, remove_ignore(repo, rel)))
     return results

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 
 from dvlite.errors import BadInputError, FormatError
-from dvlite.fsutil import atomic_write, check_inside
+from dvlite.fsutil import TMP_MARK, atomic_write, check_inside
 from dvlite.pointer import SUFFIX, Pointer, data_path_of
 from dvlite.repo import DIRNAME, Repo
 
@@ -26,15 +26,23 @@ def pointer_files(repo: Repo) -> list[str]:
     """Pointer files in the work tree, relative to the repo root."""
     if repo.scm is not None:
         found = repo.scm.pointer_files()
-        return [p for p in found if os.path.isfile(repo.abs(p))]
+        return [p for p in found if not _is_temp(p) and os.path.isfile(repo.abs(p))]
     found = []
     for dirpath, dirnames, filenames in os.walk(repo.root):
         dirnames[:] = [
             d for d in dirnames
             if d not in (".git", DIRNAME) and d + SUFFIX not in filenames
         ]
-        found += [repo.rel(os.path.join(dirpath, f)) for f in filenames if f.endswith(SUFFIX)]
+        found += [
+            repo.rel(os.path.join(dirpath, f))
+            for f in filenames if f.endswith(SUFFIX) and not f.startswith(TMP_MARK)
+        ]
     return sorted(found)
+
+
+def _is_temp(rel: str) -> bool:
+    """A leftover of an interrupted atomic write (`.dvlite-tmp-*`), not a pointer."""
+    return rel.rsplit("/", 1)[-1].startswith(TMP_MARK)
 
 
 def read_pointer(repo: Repo, pointer_rel: str) -> Pointer:
@@ -134,7 +142,7 @@ def add_ignore(repo: Repo, rel: str) -> str | None:
     lines = _read_lines(path)
     if line in lines:
         return None
-    atomic_write(path, ("".join(x + "\n" for x in lines + [line])).encode())
+    atomic_write(path, ("".join(x + "\n" for x in lines + [line])).encode("utf-8", "surrogateescape"))
     return repo.rel(path)
 
 
@@ -146,7 +154,7 @@ def remove_ignore(repo: Repo, rel: str) -> str | None:
     if line not in lines:
         return None
     kept = [x for x in lines if x != line]
-    atomic_write(path, ("".join(x + "\n" for x in kept)).encode())
+    atomic_write(path, ("".join(x + "\n" for x in kept)).encode("utf-8", "surrogateescape"))
     return repo.rel(path)
 
 

@@ -17,8 +17,12 @@ from dvlite.odb import ObjectStore
 from dvlite.state import StatCache
 
 JOBS = min(16, 4 * (os.cpu_count() or 1))
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @dataclass(frozen=True)
@@ -99,9 +103,12 @@ class Hasher:
                 todo.append(f)
 
         def work(f: FileStat) -> tuple[FileStat, str]:
-            if store:
-                return f, self.odb.ingest(f.path)[0].hex
-            return f, hash_file(f.path).hex
+            if not store:
+                return f, hash_file(f.path).hex
+            digest, size = self.odb.ingest(f.path)
+            if size != f.st.st_size:  # the manifest records the scanned size; they must agree
+                raise BadInputError(f"{f.path} changed while it was being added; run the command again")
+            return f, digest.hex
 
         if len(todo) > 1:
             with ThreadPoolExecutor(JOBS) as pool:
@@ -142,6 +149,7 @@ class Materialiser:
         self.odb = odb
         self.link_types = list(link_types)
         self._lock = threading.Lock()
+        self._umask = _umask()
 
     def _verify(self, hexdigest: str) -> None:
         if not self.odb.verify(hexdigest):
@@ -155,6 +163,8 @@ class Materialiser:
         if not os.path.isdir(parent):
             os.makedirs(parent, exist_ok=True)
         for kind in list(self.link_types):
+            if executable and kind in ("hardlink", "symlink"):
+                continue  # it would share the read-only, non-executable object's mode
             try:
                 getattr(self, "_" + kind)(hexdigest, dest, executable)
                 return kind
@@ -164,10 +174,13 @@ class Materialiser:
                 with self._lock:  # this filesystem cannot; do not try again
                     if kind in self.link_types:
                         self.link_types.remove(kind)
+        if executable:
+            self._copy(hexdigest, dest, executable)
+            return "copy"
         raise OSError(errno.EINVAL, "no link type left to try")
 
     def _mode(self, executable: bool) -> int:
-        return (0o777 if executable else 0o666) & ~_UMASK
+        return (0o777 if executable else 0o666) & ~self._umask
 
     def _copy(self, hexdigest: str, dest: str, executable: bool) -> None:
         h = new_hasher()

@@ -41,11 +41,12 @@ def root(
     """dvlite: data and model versioning beside git."""
 
 
-def _repo():
+def _repo(check_config: bool = True):
     from dvlite.repo import Repo
 
     repo = Repo.find(os.getcwd())
-    repo.check_config()
+    if check_config:
+        repo.check_config()
     return repo
 
 
@@ -343,7 +344,7 @@ def config(
     """Get or set configuration, git-style."""
     from dvlite.errors import BadInputError
 
-    repo = _repo()
+    repo = _repo(check_config=False)  # `config` is how a bad setting gets fixed
     cfg = repo.config
     if list_all or key is None:
         for k, v in cfg.items("local" if local else "merged").items():
@@ -377,7 +378,7 @@ def doctor(json_out: bool = JSON) -> None:
     ui.say("remote backends: local" + ("".join(", " + b for b in backends)))
     missing = [k for k, v in info["backends"].items() if not v]
     if missing:
-        ui.say(f"not installed: {', '.join(missing)} (pip install 'dvlite[{missing[0]}]', ...)", style="dim")
+        ui.say(f"not installed: {', '.join(missing)}", style="dim")
     if info["repo"] is None:
         ui.say("repository: none here")
         return
@@ -392,6 +393,9 @@ def doctor(json_out: bool = JSON) -> None:
 def main() -> None:
     argv = sys.argv[1:]
     verbose = any(a in ("-v", "--verbose") for a in argv)
+    for stream in (sys.stdout, sys.stderr):  # print non-UTF-8 file names as their own bytes
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
     as_json = "--json" in argv
     try:
         app(prog_name="dvlite")
@@ -421,5 +425,5 @@ def _fail(exc: DvliteError, verbose: bool, as_json: bool, paths=None, cause=None
     else:
         ui.error(exc.message, exc.hint)
         if paths:
-            ui.listing(paths, cap=20)
+            ui.listing(paths, cap=20, console=ui.err)
     sys.exit(exc.exit_code)

@@ -51,11 +51,11 @@ def human_size(n: int) -> str:
     return f"{n} B"
 
 
-def listing(paths: list[str], indent: str = "    ", cap: int = CAP) -> None:
+def listing(paths: list[str], indent: str = "    ", cap: int = CAP, console: Console = out) -> None:
     for p in paths[:cap]:
-        say(f"{indent}{p}")
+        console.print(escape(f"{indent}{p}"))
     if len(paths) > cap:
-        say(f"{indent}... and {len(paths) - cap} more", style="dim")
+        console.print(escape(f"{indent}... and {len(paths) - cap} more"), style="dim")
 
 
 def table(columns: list[str], rows: list[list[str]]) -> None:
@@ -71,10 +71,10 @@ def git_hint(paths: list[str]) -> None:
     if paths:
         quoted = " ".join(_shell_quote(p) for p in paths)
         say("\nTo track the changes with git, run:\n")
-        say(f"\tgit add {quoted}")
+        out.file.write(f"\tgit add {quoted}\n")  # verbatim: rich would expand a tab in a name
 
 
 def _shell_quote(p: str) -> str:
     import shlex
 
-    return shlex.quote(p)
+    return shlex.quote("./" + p if p.startswith("-") else p)  # not read as a git option

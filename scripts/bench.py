@@ -1,0 +1,688 @@
+#!/usr/bin/env python3
+"""Benchmark dvlite against the floor commands on the same data.
+
+Generates two deterministic datasets in a work directory:
+
+  big   one 2 GiB file (a 64 MiB random block, repeated with a per-block counter)
+  tree  50,000 files of 1-16 KiB in ~200 folders
+
+and, for each, times in fresh git repositories (`git init` + `dvlite init`):
+
+  add                     `dvlite add DATA`
+  status                  no-op `dvlite status` (pointer committed, nothing changed)
+  checkout                `dvlite checkout` after the workspace copy was removed
+  status_after_checkout   `dvlite status` right after that checkout
+
+next to the floors on the same data: `cp` / `cp -a` (to a sibling directory on the
+same filesystem, removed afterwards), the same followed by `sync`, `cat` of the data
+to /dev/null, and for the tree `git add` and `git status` of the tree committed in git.
+
+Every command runs as a child process; wall time is measured around it and its
+peak RSS comes from os.wait4 (ru_maxrss of the child and the descendants it waited
+for). The page cache cannot be dropped reliably without root, so every dataset is
+read once (`cat`) before anything is timed and every tool sees a warm page cache;
+`sync` runs (untimed) before each timed command so nobody pays for another's
+dirty pages.
+
+Each step is repeated --repeat times (default 3) and the median is reported; the
+peak RSS is the largest seen. Stdlib only; run it with the project's venv:
+
+    .venv/bin/python scripts/bench.py [--scale F] [--dataset big|tree|all]
+                                      [--repeat N] [--json] [--workdir DIR] [--keep-data]
+                                      [--save FILE]
+
+Adding another tool (issue 4: DVC, installed into its own venv): write a function
+`bench_<tool>(ctx, ds) -> dict[step, list[Run]]` like `bench_dvlite` below and
+register it in TOOLS; the tables and the JSON pick it up as extra columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import filecmp
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+KIB = 1 << 10
+MIB = 1 << 20
+GIB = 1 << 30
+
+BIG_SIZE = 2 * GIB
+BIG_BLOCK = 64 * MIB
+TREE_FILES = 50_000
+TREE_FOLDERS = 200
+TREE_MIN, TREE_MAX = 1 * KIB, 16 * KIB
+SEED = 20261127
+# A fixed, old mtime for every generated file: deterministic metadata, and no file
+# is "racily clean" (modified within a stat-cache tick of being hashed).
+DATA_MTIME = 1_767_225_600  # 2026-01-01T00:00:00Z
+
+STEPS = ("add", "status", "checkout", "status_after_checkout")
+STEP_LABELS = {
+    "add": "add",
+    "status": "status (no-op)",
+    "checkout": "checkout (data deleted)",
+    "status_after_checkout": "status after checkout",
+}
+MARKER = ".dvlite-bench"
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,  # no user config (fsmonitor, hooks...) skews git or dvlite
+}
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --- measuring --------------------------------------------------------------------
+
+@dataclass
+class Run:
+    seconds: float
+    rss_kib: int
+    stdout: str = ""
+
+
+class CommandFailed(RuntimeError):
+    pass
+
+
+@dataclass
+class Ctx:
+    workdir: str
+    scratch: str
+    repeat: int
+    env: dict[str, str]
+    dvlite: list[str]
+
+
+def measure(ctx: Ctx, cmd: list[str], cwd: str, capture: bool = True) -> Run:
+    """Run `cmd` once (after an untimed sync); wall seconds and peak RSS of the child."""
+    os.sync()
+    with tempfile.TemporaryFile(dir=ctx.scratch) as out, \
+            tempfile.TemporaryFile(dir=ctx.scratch) as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=ctx.env, stdin=subprocess.DEVNULL,
+            stdout=out if capture else subprocess.DEVNULL, stderr=err,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode(errors="replace")
+        stderr = err.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise CommandFailed(
+            f"{' '.join(cmd)} (in {cwd}) exited {proc.returncode}\n"
+            f"stdout:\n{stdout[-2000:]}\nstderr:\n{stderr[-2000:]}"
+        )
+    return Run(seconds, usage.ru_maxrss, stdout)
+
+
+def quiet(ctx: Ctx, cmd: list[str], cwd: str) -> str:
+    """An untimed helper command; raises on failure."""
+    proc = subprocess.run(cmd, cwd=cwd, env=ctx.env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise CommandFailed(f"{' '.join(cmd)} (in {cwd}) exited {proc.returncode}\n{proc.stderr}")
+    return proc.stdout
+
+
+# --- datasets ---------------------------------------------------------------------
+
+@dataclass
+class Dataset:
+    name: str
+    target: str  # the file or directory name inside a repository
+    params: dict
+    description: str
+    home: str = ""  # the directory holding the pristine copy (`home/target`)
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.home, self.target)
+
+    @property
+    def is_dir(self) -> bool:
+        return self.name == "tree"
+
+
+def make_datasets(scale: float) -> dict[str, Dataset]:
+    big_size = max(MIB, int(BIG_SIZE * scale))
+    files = max(10, round(TREE_FILES * scale))
+    folders = max(2, min(files, round(TREE_FOLDERS * scale)))
+    return {
+        "big": Dataset(
+            "big", "big.bin", {"size": big_size, "block": min(BIG_BLOCK, big_size), "seed": SEED},
+            f"one {big_size / GIB:.2f} GiB file" if big_size >= GIB
+            else f"one {big_size / MIB:.1f} MiB file",
+        ),
+        "tree": Dataset(
+            "tree", "tree",
+            {"files": files, "folders": folders, "min": TREE_MIN, "max": TREE_MAX, "seed": SEED},
+            f"{files:,} files of 1-16 KiB in {folders} folders",
+        ),
+    }
+
+
+def gen_big(path: str, size: int, block_size: int, seed: int) -> None:
+    block = bytearray(random.Random(seed).randbytes(block_size))
+    view = memoryview(block)
+    with open(path, "wb") as f:
+        written = index = 0
+        while written < size:
+            block[:8] = index.to_bytes(8, "little")  # every block differs
+            n = min(block_size, size - written)
+            f.write(view[:n])
+            written += n
+            index += 1
+    os.utime(path, (DATA_MTIME, DATA_MTIME))
+
+
+def gen_tree(top: str, files: int, folders: int, min_size: int, max_size: int, seed: int) -> int:
+    rng = random.Random(seed)
+    pool = rng.randbytes(MIB + max_size)
+    dirs = [os.path.join(top, f"g{i // 10:02d}", f"d{i:03d}") for i in range(folders)]
+    for d in dirs:
+        os.makedirs(d)
+    total = 0
+    for i in range(files):
+        size = rng.randint(min_size, max_size)
+        offset = rng.randrange(0, len(pool) - size)
+        data = bytearray(pool[offset:offset + size])
+        data[:8] = i.to_bytes(8, "little")  # every file differs
+        path = os.path.join(dirs[i % folders], f"f{i:05d}.bin")
+        with open(path, "wb") as f:
+            f.write(data)
+        os.utime(path, (DATA_MTIME, DATA_MTIME))
+        total += size
+    for d in dirs:
+        os.utime(d, (DATA_MTIME, DATA_MTIME))
+    return total
+
+
+def ensure_data(ds: Dataset, data_root: str) -> None:
+    """Generate `ds` under data_root/NAME unless an identical copy is already there."""
+    ds.home = os.path.join(data_root, ds.name)
+    params_file = os.path.join(data_root, ds.name + ".params.json")
+    if os.path.exists(ds.path) and os.path.exists(params_file):
+        with open(params_file) as f:
+            if json.load(f) == ds.params:
+                log(f"[{ds.name}] reusing generated data at {ds.path}")
+                return
+    with_params = dict(ds.params)
+    if os.path.exists(params_file):
+        os.unlink(params_file)
+    if os.path.exists(ds.home):
+        shutil.rmtree(ds.home)
+    os.makedirs(ds.home)
+    log(f"[{ds.name}] generating {ds.description} ...")
+    start = time.perf_counter()
+    if ds.is_dir:
+        p = ds.params
+        gen_tree(ds.path, p["files"], p["folders"], p["min"], p["max"], p["seed"])
+    else:
+        p = ds.params
+        gen_big(ds.path, p["size"], p["block"], p["seed"])
+    os.sync()
+    log(f"[{ds.name}] generated in {time.perf_counter() - start:.1f}s")
+    with open(params_file, "w") as f:
+        json.dump(with_params, f)
+
+
+def data_bytes(ds: Dataset) -> int:
+    if not ds.is_dir:
+        return os.path.getsize(ds.path)
+    return sum(listing(ds.path).values())
+
+
+def listing(top: str) -> dict[str, int]:
+    out = {}
+    for d, _, names in os.walk(top):
+        for n in names:
+            p = os.path.join(d, n)
+            out[os.path.relpath(p, top)] = os.path.getsize(p)
+    return out
+
+
+def check_restored(ds: Dataset, restored: str, full: bool) -> None:
+    """The checked-out copy has the pristine data's files and sizes (and bytes, when `full`)."""
+    if ds.is_dir:
+        want, got = listing(ds.path), listing(restored)
+        if want != got:
+            missing = sorted(set(want) - set(got))[:5]
+            raise CommandFailed(f"checkout restored a different tree (e.g. missing {missing})")
+        pairs = [(os.path.join(ds.path, r), os.path.join(restored, r)) for r in want]
+    else:
+        pairs = [(ds.path, restored)]
+    for a, b in pairs:
+        same = os.path.getsize(a) == os.path.getsize(b)
+        if not same or (full and not filecmp.cmp(a, b, shallow=False)):
+            raise CommandFailed(f"checkout restored different bytes for {b}")
+
+
+def cat_cmd(ds: Dataset, path: str) -> list[str]:
+    if ds.is_dir:
+        return ["sh", "-c", 'find "$1" -type f -print0 | xargs -0 cat', "sh", path]
+    return ["cat", path]
+
+
+def warm_up(ctx: Ctx, ds: Dataset) -> None:
+    """Read everything once so every timed tool starts with the data in the page cache."""
+    measure(ctx, cat_cmd(ds, ds.path), ctx.scratch, capture=False)
+
+
+# --- git repositories -------------------------------------------------------------
+
+def new_git_repo(ctx: Ctx, path: str) -> None:
+    if os.path.exists(path):
+        shutil.rmtree(path)
+    os.makedirs(path)
+    quiet(ctx, ["git", "init", "-q", "-b", "main"], path)
+
+
+def move_in(ds: Dataset, repo: str) -> str:
+    """Move the pristine data into `repo` (a rename: instant, metadata unchanged)."""
+    dest = os.path.join(repo, ds.target)
+    os.rename(ds.path, dest)
+    return dest
+
+
+def move_out(ds: Dataset, repo: str) -> None:
+    os.rename(os.path.join(repo, ds.target), ds.path)
+
+
+def remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        for d, dirs, _ in os.walk(path):  # the dvlite cache is read-only
+            for name in dirs:
+                os.chmod(os.path.join(d, name), 0o755)
+        os.chmod(path, 0o755)
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+# --- floors -----------------------------------------------------------------------
+
+@dataclass
+class Floor:
+    key: str
+    label: str
+    runs: list[Run] = field(default_factory=list)
+
+
+def bench_floors(ctx: Ctx, ds: Dataset) -> dict[str, Floor]:
+    floors: dict[str, Floor] = {}
+    copy = os.path.join(ctx.scratch, "floor-copy")
+    cp = ["cp", "-a"] if ds.is_dir else ["cp"]
+    cp_label = f"{' '.join(cp)} {ds.target}"
+
+    def add(key: str, label: str) -> Floor:
+        floors[key] = Floor(key, label)
+        return floors[key]
+
+    f_cp = add("cp", cp_label)
+    f_cps = add("cp+sync", f"{cp_label} && sync")
+    f_cat = add("cat", f"cat {ds.target} > /dev/null")
+    for _ in range(ctx.repeat):
+        f_cp.runs.append(measure(ctx, [*cp, ds.path, copy], ctx.scratch))
+        remove(copy)
+        f_cps.runs.append(
+            measure(ctx, ["sh", "-c", 'cp "$@" && sync', "sh", *cp[1:], ds.path, copy], ctx.scratch)
+        )
+        remove(copy)
+        f_cat.runs.append(measure(ctx, cat_cmd(ds, ds.path), ctx.scratch, capture=False))
+
+    if ds.is_dir:
+        f_add = add("git add", f"git add {ds.target}")
+        f_status = add("git status", "git status (tree committed)")
+        for r in range(ctx.repeat):
+            repo = os.path.join(ctx.scratch, f"git-{ds.name}-{r}")
+            new_git_repo(ctx, repo)
+            move_in(ds, repo)
+            try:
+                f_add.runs.append(measure(ctx, ["git", "add", ds.target], repo))
+                quiet(ctx, ["git", "commit", "-q", "-m", "data"], repo)
+                run = measure(ctx, ["git", "status"], repo)
+                if "nothing to commit" not in run.stdout:
+                    raise CommandFailed(f"git status is not clean:\n{run.stdout[-1000:]}")
+                f_status.runs.append(run)
+            finally:
+                move_out(ds, repo)
+            remove(repo)
+    return floors
+
+
+# Which floors stand beside which step (the first one is the reference for targets).
+FLOORS_FOR = {
+    "big": {
+        "add": ["cp", "cp+sync", "cat"],
+        "status": ["cat"],  # what a status without the stat cache would at least cost
+        "checkout": ["cp", "cat"],
+        "status_after_checkout": ["cat"],
+    },
+    "tree": {
+        "add": ["cp", "cp+sync", "git add", "cat"],
+        "status": ["git status"],
+        "checkout": ["cp", "cat"],
+        "status_after_checkout": ["git status", "cat"],
+    },
+}
+
+
+# --- tools ------------------------------------------------------------------------
+
+def bench_dvlite(ctx: Ctx, ds: Dataset) -> dict[str, list[Run]]:
+    runs: dict[str, list[Run]] = {step: [] for step in STEPS}
+    dvl = ctx.dvlite
+    for r in range(ctx.repeat):
+        repo = os.path.join(ctx.scratch, f"dvlite-{ds.name}-{r}")
+        new_git_repo(ctx, repo)
+        quiet(ctx, [*dvl, "init"], repo)
+        quiet(ctx, ["git", "add", ".dvlite/config", ".dvlite/.gitignore"], repo)
+        quiet(ctx, ["git", "commit", "-q", "-m", "init dvlite"], repo)
+        move_in(ds, repo)
+        try:
+            runs["add"].append(measure(ctx, [*dvl, "add", ds.target], repo))
+            quiet(ctx, ["git", "add", ds.target + ".dvl", ".gitignore"], repo)
+            quiet(ctx, ["git", "commit", "-q", "-m", "track data"], repo)
+            run = measure(ctx, [*dvl, "status"], repo)
+            if "up to date" not in run.stdout:
+                raise CommandFailed(f"dvlite status is not clean:\n{run.stdout[-1000:]}")
+            runs["status"].append(run)
+        finally:
+            move_out(ds, repo)  # the workspace copy is gone, as after `rm -rf`
+        runs["checkout"].append(measure(ctx, [*dvl, "checkout"], repo))
+        check_restored(ds, os.path.join(repo, ds.target), full=(r == 0))
+        run = measure(ctx, [*dvl, "status"], repo)
+        if "up to date" not in run.stdout:
+            raise CommandFailed(f"dvlite status after checkout is not clean:\n{run.stdout[-1000:]}")
+        runs["status_after_checkout"].append(run)
+        remove(repo)
+    return runs
+
+
+# Issue 4 adds "dvc": bench_dvc here — DVC from its own venv (`dvc add`, `dvc status`,
+# `dvc checkout` after removing the data), returning the same {step: [Run]} shape.
+TOOLS: dict[str, Callable[[Ctx, Dataset], dict[str, list[Run]]]] = {
+    "dvlite": bench_dvlite,
+}
+
+
+# --- reporting --------------------------------------------------------------------
+
+def summary(runs: list[Run]) -> dict:
+    return {
+        "seconds": statistics.median(r.seconds for r in runs),
+        "rss_mib": max(r.rss_kib for r in runs) / 1024,
+        "runs": [round(r.seconds, 4) for r in runs],
+    }
+
+
+def bench_dataset(ctx: Ctx, ds: Dataset) -> dict:
+    log(f"[{ds.name}] warm-up read of the data")
+    warm_up(ctx, ds)
+    log(f"[{ds.name}] floors ...")
+    floors = bench_floors(ctx, ds)
+    tools = {}
+    for name, fn in TOOLS.items():
+        log(f"[{ds.name}] {name} ...")
+        tools[name] = fn(ctx, ds)
+    steps = {}
+    for step in STEPS:
+        steps[step] = {
+            "label": STEP_LABELS[step],
+            "tools": {name: summary(runs[step]) for name, runs in tools.items()},
+            "floors": [
+                {"key": k, "command": floors[k].label, **summary(floors[k].runs)}
+                for k in FLOORS_FOR[ds.name][step]
+                if k in floors
+            ],
+        }
+    return {
+        "description": ds.description,
+        "bytes": data_bytes(ds),
+        "params": ds.params,
+        "steps": steps,
+    }
+
+
+def targets(results: dict) -> list[dict]:
+    out = []
+    tree = results.get("tree")
+    if tree:
+        dv = tree["steps"]["status"]["tools"]["dvlite"]["seconds"]
+        floor = next(f for f in tree["steps"]["status"]["floors"] if f["key"] == "git status")
+        out.append({
+            "target": "no-op status on the tree within 3x of git status",
+            "ratio": dv / floor["seconds"], "limit": 3.0,
+        })
+    big = results.get("big")
+    if big:
+        dv = big["steps"]["add"]["tools"]["dvlite"]["seconds"]
+        floor = next(f for f in big["steps"]["add"]["floors"] if f["key"] == "cp")
+        out.append({
+            "target": "add of the big file within 1.5x of cp",
+            "ratio": dv / floor["seconds"], "limit": 1.5,
+        })
+    for t in out:
+        t["met"] = t["ratio"] <= t["limit"]
+    return out
+
+
+def table(name: str, res: dict) -> str:
+    tools = list(next(iter(res["steps"].values()))["tools"])
+    head = ["step"]
+    for t in tools:
+        head += [f"{t} s", f"{t} RSS MiB"]
+    head += ["floor", "floor s"] + [f"{t}/floor" for t in tools]
+    rows = [head]
+    for step in res["steps"].values():
+        floors = step["floors"] or [{"command": "-", "seconds": None}]
+        for i, fl in enumerate(floors):
+            row = [step["label"] if i == 0 else ""]
+            for t in tools:
+                s = step["tools"][t]
+                row += [f"{s['seconds']:.3f}", f"{s['rss_mib']:.0f}"] if i == 0 else ["", ""]
+            row += [fl["command"], f"{fl['seconds']:.3f}" if fl["seconds"] else "-"]
+            for t in tools:
+                row.append(
+                    f"{step['tools'][t]['seconds'] / fl['seconds']:.2f}x" if fl["seconds"] else "-"
+                )
+            rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    numeric = {i for i, h in enumerate(head) if h.endswith((" s", "MiB", "/floor"))}
+
+    def fmt(r: list[str]) -> str:
+        return "| " + " | ".join(
+            c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+        ) + " |"
+
+    sep = "|" + "|".join(
+        "-" * (w + 1) + ":" if i in numeric else "-" * (w + 2) for i, w in enumerate(widths)
+    ) + "|"
+    title = f"{name}: {res['description']}, {res['bytes'] / MIB:,.1f} MiB (warm page cache)"
+    return "\n".join([title, "", fmt(rows[0]), sep, *map(fmt, rows[1:])])
+
+
+# --- the machine ------------------------------------------------------------------
+
+def fs_type(path: str) -> str:
+    path = os.path.realpath(path)
+    best, kind = "", "?"
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            parts = line.split()
+            mnt = parts[1].replace("\\040", " ")
+            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+                best, kind = mnt, parts[2]
+    return kind
+
+
+def loadavg() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def machine(ctx: Ctx) -> dict:
+    mem = "?"
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) / (1 << 20):.1f} GiB"
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    n = max(3, ctx.repeat)
+    startup = {
+        "dvlite --version": summary(
+            [measure(ctx, [*ctx.dvlite, "--version"], ctx.scratch) for _ in range(n)]
+        ),
+        "python -c pass": summary(
+            [measure(ctx, [sys.executable, "-c", "pass"], ctx.scratch) for _ in range(n)]
+        ),
+    }
+    return {
+        "date": datetime.date.today().isoformat(),
+        "nproc": os.cpu_count(),
+        "memory": mem,
+        "cpu": cpu,
+        "filesystem": fs_type(ctx.workdir),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "dvlite": quiet(ctx, [*ctx.dvlite, "--version"], ctx.scratch).strip(),
+        "git": quiet(ctx, ["git", "--version"], ctx.scratch).strip(),
+        "loadavg_start": loadavg(),
+        "startup": startup,
+    }
+
+
+# --- main -------------------------------------------------------------------------
+
+def dvlite_command() -> list[str]:
+    script = os.path.join(os.path.dirname(sys.executable), "dvlite")
+    return [script] if os.access(script, os.X_OK) else [sys.executable, "-m", "dvlite"]
+
+
+def prepare_workdir(workdir: str) -> None:
+    os.makedirs(workdir, exist_ok=True)
+    entries = set(os.listdir(workdir))
+    if entries and MARKER not in entries:
+        sys.exit(f"error: {workdir} is not empty and not a dvlite-bench work dir; pick another")
+    open(os.path.join(workdir, MARKER), "w").close()
+
+
+def needed_bytes(datasets: list[Dataset]) -> int:
+    # pristine data + floor copy + dvlite cache + checked-out copy (+ git objects for the tree)
+    return sum(
+        5 * ds.params["files"] * (TREE_MAX + 4 * KIB) if ds.is_dir else 4 * ds.params["size"]
+        for ds in datasets
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "dvlite-bench"))
+    ap.add_argument("--scale", type=float, default=1.0, help="shrink sizes and counts (e.g. 0.01)")
+    ap.add_argument("--dataset", choices=("big", "tree", "all"), default="all")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per step; the median is reported")
+    ap.add_argument("--json", action="store_true", help="print the raw numbers as JSON")
+    ap.add_argument("--save", metavar="FILE", help="also write the JSON report to FILE")
+    ap.add_argument("--keep-data", action="store_true", help="keep the generated data for reuse")
+    args = ap.parse_args(argv)
+    if not 0 < args.scale <= 1 or args.repeat < 1:
+        ap.error("--scale must be in (0, 1] and --repeat at least 1")
+
+    workdir = os.path.abspath(args.workdir)
+    prepare_workdir(workdir)
+    scratch = os.path.join(workdir, "scratch")
+    data_root = os.path.join(workdir, "data")
+    remove(scratch)
+    os.makedirs(scratch)
+    ctx = Ctx(workdir, scratch, args.repeat, {**os.environ, **GIT_ENV}, dvlite_command())
+
+    all_sets = make_datasets(args.scale)
+    chosen = list(all_sets.values()) if args.dataset == "all" else [all_sets[args.dataset]]
+    free = shutil.disk_usage(workdir).free
+    if free < needed_bytes(chosen):
+        sys.exit(f"error: {free / GIB:.1f} GiB free in {workdir}; "
+                 f"about {needed_bytes(chosen) / GIB:.1f} GiB needed")
+
+    results = {}
+    try:
+        for ds in chosen:
+            ensure_data(ds, data_root)
+        meta = machine(ctx)
+        for ds in chosen:
+            results[ds.name] = bench_dataset(ctx, ds)
+    except CommandFailed as exc:
+        log(f"error: {exc}")
+        return 1
+    finally:
+        remove(scratch)
+        if not args.keep_data:
+            remove(data_root)
+            if os.listdir(workdir) == [MARKER]:
+                remove(workdir)
+
+    meta["loadavg_end"] = loadavg()
+    report = {
+        "command": " ".join(["scripts/bench.py", *(argv if argv is not None else sys.argv[1:])]),
+        "scale": args.scale,
+        "repeat": args.repeat,
+        "page_cache": "warm: each dataset is read once (cat) before timing; "
+                      "sync before every timed command",
+        "machine": meta,
+        "datasets": results,
+        "targets": targets(results),
+    }
+    if args.save:
+        with open(args.save, "w") as f:
+            json.dump(report, f, indent=2)
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+        return 0
+    m = meta
+    print(f"dvlite benchmark {m['date']}: {m['dvlite']}, Python {m['python']}, {m['git']}")
+    print(f"machine: {m['nproc']} cores ({m['cpu']}), {m['memory']} RAM, {m['filesystem']}, "
+          f"kernel {m['kernel']}")
+    print(f"scale {args.scale}, median of {args.repeat} runs; {report['page_cache']}")
+    print(f"load average (1/5/15 min) at start {m['loadavg_start']}, at end {m['loadavg_end']}")
+    for k, s in m["startup"].items():
+        print(f"startup: {k}: {s['seconds']:.3f}s")
+    for name, res in results.items():
+        print()
+        print(table(name, res))
+    if report["targets"]:
+        print()
+        for t in report["targets"]:
+            verdict = "met" if t["met"] else "NOT met"
+            print(f"target: {t['target']}: {t['ratio']:.2f}x (limit {t['limit']}x) -> {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

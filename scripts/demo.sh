@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# A narrated end-to-end dvlite session in a throwaway git repository.
+#
+#   scripts/demo.sh
+#
+# Creates .venv/ (with python3, or $PYTHON) if it is missing and installs dvlite into it,
+# then versions a small dataset and a model with git + dvlite: add, commit, change, status,
+# add again, diff, go back to the first commit, come back, gc (dry run) and fsck.
+# Everything happens in a temporary directory that is deleted at the end.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+PYTHON=${PYTHON:-python3}
+VENV=$ROOT/.venv
+
+die() { echo "demo.sh: error: $*" >&2; exit 1; }
+step() { printf '\n==> %s\n' "$*"; }
+# Print a command the way a user would type it (quoted where needed), then run it.
+quote() {
+    local a out=()
+    for a in "$@"; do
+        if [[ $a =~ ^[A-Za-z0-9_./:=~@%+-]+$ ]]; then out+=("$a"); else out+=("'${a//\'/\'\\\'\'}'"); fi
+    done
+    printf '%s' "${out[*]}"
+}
+run() { printf '$ %s\n' "$(quote "$@")"; "$@"; }
+# The same for a small shell pipeline given as one string.
+run_sh() { printf '$ %s\n' "$1"; eval "$1"; }
+
+command -v git >/dev/null || die "git is not installed; on Debian: apt-get install git"
+
+# --- dvlite in .venv -------------------------------------------------------------------
+if [[ ! -x $VENV/bin/python ]] || ! "$VENV/bin/python" -c '' 2>/dev/null; then
+    command -v "$PYTHON" >/dev/null || die "$PYTHON not found"
+    "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null \
+        || die "$PYTHON cannot create virtualenvs; on Debian: apt-get install python3-venv"
+    step "creating $VENV"
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c 'import dvlite' 2>/dev/null || [[ ! -x $VENV/bin/dvlite ]]; then
+    step "installing dvlite into .venv (pip install -e .)"
+    PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/python" -m pip install --quiet -e "$ROOT"
+fi
+export PATH="$VENV/bin:$PATH"
+
+# --- a scratch repository --------------------------------------------------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/dvlite-demo.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+mkdir "$WORK/project"
+cd "$WORK/project"
+# Keep the user's global git settings (signing, hooks, templates) out of the demo.
+export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
+export COLUMNS=${COLUMNS:-100}
+
+# sha256 of every file under data/ plus model.bin, in a stable order.
+fingerprint() {
+    find data model.bin -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+}
+
+step "$(dvlite --version) in a scratch git repository: $WORK/project"
+
+step "Create a git repository and initialise dvlite in it"
+run git init -q -b main
+run git config user.name "dvlite demo"
+run git config user.email "demo@example.invalid"
+run dvlite init
+
+step "Generate a small dataset (CSV files in nested folders) and a 1 MiB model"
+cat > "$WORK/gen.py" <<'PY'
+import os, random, sys
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", newline="\n") as f:
+        f.write(text)
+
+def csv(seed, rows):
+    rng = random.Random(seed)
+    return "id,x,y,label\n" + "".join(
+        f"{i},{rng.uniform(-1, 1):.6f},{rng.uniform(-1, 1):.6f},{rng.choice('abc')}\n"
+        for i in range(rows)
+    )
+
+version = sys.argv[1]
+if version == "v1":
+    write("data/train/part-000.csv", csv(1, 200))
+    write("data/train/part-001.csv", csv(2, 200))
+    write("data/val/part-000.csv", csv(3, 50))
+    write("data/meta/labels.csv", "label,name\na,alpha\nb,beta\nc,gamma\n")
+    seed = 42
+else:  # v2: modify one CSV, add one, delete one, retrain the model
+    write("data/train/part-001.csv", csv(2, 225))  # the same 200 rows plus 25 more
+    write("data/train/part-002.csv", csv(4, 200))
+    os.remove("data/val/part-000.csv")
+    os.rmdir("data/val")
+    seed = 43
+with open("model.bin", "wb") as f:
+    f.write(random.Random(seed).randbytes(1 << 20))
+PY
+run python ../gen.py v1
+run_sh "find data -type f | sort"
+run_sh "wc -c model.bin"
+
+step "Track the data with dvlite: it goes to the cache, small .dvl pointers stay for git"
+run dvlite add data model.bin
+run cat data.dvl
+run cat .gitignore
+
+step "Commit the pointers (not the data) to git"
+run git add .dvlite/config .dvlite/.gitignore data.dvl model.bin.dvl .gitignore
+run git commit -q -m "v1: data and model"
+FIRST=$(git rev-parse HEAD)
+echo "first commit: $FIRST"
+run dvlite status
+
+step "Fingerprint version 1 with sha256sum (an independent check for later)"
+V1_SUMS=$(fingerprint)
+echo "$V1_SUMS"
+
+step "Change the data: modify one CSV, add one, delete one, retrain the model"
+run python ../gen.py v2
+run dvlite status
+
+step "Record the new version"
+run dvlite add data model.bin
+run git add data.dvl model.bin.dvl
+run git commit -q -m "v2: more training data, new model"
+run git log --oneline
+run dvlite status
+V2_SUMS=$(fingerprint)
+
+step "What changed between the two commits?"
+run dvlite diff HEAD~1 HEAD
+
+step "Go back in time: git checkout the first commit, then dvlite checkout"
+run git checkout -q "$FIRST"
+run dvlite checkout
+run dvlite status
+echo "sha256 now, compared with the fingerprint of version 1:"
+NOW_SUMS=$(fingerprint)
+echo "$NOW_SUMS"
+if [[ $NOW_SUMS == "$V1_SUMS" ]]; then
+    echo "OK: every file is byte-for-byte version 1 again"
+else
+    diff <(echo "$V1_SUMS") <(echo "$NOW_SUMS") || true
+    die "the workspace does not match version 1"
+fi
+
+step "Back to main"
+run git checkout -q main
+run dvlite checkout
+run dvlite status
+[[ $(fingerprint) == "$V2_SUMS" ]] || die "the workspace does not match version 2"
+echo "OK: every file is byte-for-byte version 2 again"
+
+step "Cache upkeep: what could gc free? (dry run: only the workspace's pointers are kept)"
+run dvlite gc
+echo "(with --all-commits, gc also keeps what older commits need:)"
+run dvlite gc --all-commits
+
+step "Verify every object in the cache"
+run dvlite fsck
+
+step "Done; removing $WORK"
