@@ -1,5 +1,9 @@
 """The stat cache: (path, inode, mtime_ns, size) -> digest, so unchanged files are not re-hashed.
 
+It also remembers, per tracked directory, a fingerprint of every file's stat at
+the moment the directory was last seen to match its manifest: if a new scan has
+the same fingerprint, the directory is unchanged without a single lookup per file.
+
 It lives in an SQLite file under `.dvlite/tmp/`. It is only a cache: if it is
 missing, unreadable or corrupt it is deleted and rebuilt, costing a re-hash.
 SQLite's own journal keeps each save atomic.
@@ -15,7 +19,8 @@ import time
 VERSION = 1
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS state ("
-    "path TEXT PRIMARY KEY, inode INTEGER, mtime_ns INTEGER, size INTEGER, digest TEXT)"
+    "path TEXT PRIMARY KEY, inode INTEGER, mtime_ns INTEGER, size INTEGER, digest TEXT)",
+    "CREATE TABLE IF NOT EXISTS trees (path TEXT PRIMARY KEY, digest TEXT, fingerprint TEXT)",
 )
 # A file modified within this window of being hashed may change again within one
 # mtime tick without its stat changing ("racily clean"); such entries are not kept.
@@ -37,6 +42,7 @@ class StatCache:
         self._rows: dict[str, tuple[int, int, int, str]] | None = None
         self._pending: dict[str, tuple[int, int, int, str]] = {}
         self._dropped: set[str] = set()
+        self._trees: dict[str, tuple[str, str]] = {}
 
     def _connect(self) -> sqlite3.Connection:
         os.makedirs(os.path.dirname(self.db_path), exist_ok=True)
@@ -46,7 +52,8 @@ class StatCache:
             con.close()
             self.reset()
             con = sqlite3.connect(self.db_path, timeout=30)
-        con.execute(_SCHEMA)
+        for statement in _SCHEMA:
+            con.execute(statement)
         con.execute(f"PRAGMA user_version = {VERSION}")
         return con
 
@@ -80,13 +87,30 @@ class StatCache:
             return
         self._pending[path] = (st.st_ino, st.st_mtime_ns, st.st_size, hexdigest)
 
+    def tree_matches(self, path: str, digest: str, fingerprint: str) -> bool:
+        """Was directory `path` last seen matching manifest `digest` with this stat fingerprint?"""
+        try:
+            con = self._connect()
+            try:
+                row = con.execute("SELECT digest, fingerprint FROM trees WHERE path = ?", (path,))
+                return row.fetchone() == (digest, fingerprint)
+            finally:
+                con.close()
+        except sqlite3.DatabaseError:
+            self.reset()
+            return False
+
+    def put_tree(self, path: str, digest: str, fingerprint: str) -> None:
+        if _storable(path):
+            self._trees[path] = (digest, fingerprint)
+
     def drop(self, path: str) -> None:
         self._pending.pop(path, None)
         if _storable(path):
             self._dropped.add(path)
 
     def save(self) -> None:
-        if not self._pending and not self._dropped:
+        if not self._pending and not self._dropped and not self._trees:
             return
         try:
             con = self._connect()
@@ -100,6 +124,10 @@ class StatCache:
                     "INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?)",
                     [(p, *row) for p, row in self._pending.items()],
                 )
+                con.executemany(
+                    "INSERT OR REPLACE INTO trees VALUES (?, ?, ?)",
+                    [(p, *row) for p, row in self._trees.items()],
+                )
         except sqlite3.DatabaseError:
             con.close()
             self.reset()
@@ -109,3 +137,4 @@ class StatCache:
             self._rows.update(self._pending)
         self._pending.clear()
         self._dropped.clear()
+        self._trees.clear()

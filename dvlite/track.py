@@ -28,7 +28,7 @@ from dvlite.tracked import (
     select,
     to_rel,
 )
-from dvlite.workspace import FileStat, Hasher, Materialiser, scan_tree, stat_single
+from dvlite.workspace import FileStat, Hasher, Materialiser, fingerprint, scan_tree, stat_single
 
 
 def hasher_for(repo: Repo) -> Hasher:
@@ -111,9 +111,12 @@ def add(repo: Repo, args: list[str]) -> list[AddResult]:
     for rel in rels:
         absolute = repo.abs(rel)
         if os.path.isdir(absolute):
-            manifest, _files = _ingest_dir(repo, hasher, rel)
+            manifest, files = _ingest_dir(repo, hasher, rel)
             manifests.append(manifest)
             digest = manifest.digest()
+            stamp = fingerprint(files)
+            if stamp is not None:
+                repo.state.put_tree(rel, digest.hex, stamp)
             staged.append((rel, Pointer("dir", digest, manifest.size, len(manifest.entries))))
         else:
             st = stat_single(absolute, repo.root)
@@ -200,13 +203,19 @@ def status_of(repo: Repo, t: Tracked, hasher: Hasher) -> PathStatus:
         if os.path.isdir(absolute):
             flags.append("modified")  # nothing to compare against; say so rather than guess
         return PathStatus(t.rel, "dir", tuple(flags))
+    files = scan_tree(absolute, repo.root) if os.path.isdir(absolute) else None
+    stamp = fingerprint(files) if files is not None else None
+    if stamp is not None and repo.state.tree_matches(t.rel, digest, stamp):
+        return PathStatus(t.rel, "dir", ())  # every file's stat is as when last seen clean
     manifest = read_manifest(repo, digest, t.pointer_rel)
     if repo.odb.missing(e.digest for e in manifest.entries):
         flags.append("not in cache")
-    if os.path.isdir(absolute):
-        changes = _dir_changes(manifest, scan_tree(absolute, repo.root), hasher)
+    if files is not None:
+        changes = _dir_changes(manifest, files, hasher)
         if changes:
             flags.append("modified")
+        elif not flags and stamp is not None:
+            repo.state.put_tree(t.rel, digest, stamp)
     elif "deleted" not in flags:
         flags.append("modified")
     return PathStatus(t.rel, "dir", tuple(flags), tuple(changes))

@@ -6,15 +6,16 @@ import errno
 import os
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from typing import NamedTuple
 
-from dvlite.digest import hash_file, new_hasher
+from dvlite.digest import hash_bytes, hash_file, new_hasher
 from dvlite.errors import BadInputError, IntegrityError
 from dvlite.fsutil import TMP_MARK, atomic_copy, check_inside, reflink, remove_file, temp_name
 from dvlite.odb import ObjectStore
-from dvlite.state import StatCache
+from dvlite.state import RACY_NS, StatCache
 
 JOBS = min(16, 4 * (os.cpu_count() or 1))
 
@@ -25,8 +26,7 @@ def _umask() -> int:
     return mask
 
 
-@dataclass(frozen=True)
-class FileStat:
+class FileStat(NamedTuple):  # a tuple: hundreds of thousands are made per scan
     rel: str  # relative to the scanned top, `/` separators
     path: str  # absolute
     st: os.stat_result
@@ -67,6 +67,17 @@ def scan_tree(top: str, repo_root: str) -> list[FileStat]:
                 elif entry.is_file(follow_symlinks=False):
                     out.append(FileStat(rel, entry.path, entry.stat(follow_symlinks=False)))
     return out
+
+
+def fingerprint(files: list[FileStat]) -> str | None:
+    """A digest of every file's stat, or None while any file is too new to trust (racily clean)."""
+    newest = max((f.st.st_mtime_ns for f in files), default=0)
+    if time.time_ns() - newest < RACY_NS:
+        return None
+    text = "\n".join(
+        f"{f.rel}\0{f.st.st_ino}\0{f.st.st_mtime_ns}\0{f.st.st_size}\0{f.st.st_mode}" for f in files
+    )
+    return hash_bytes(text.encode("utf-8", "surrogateescape")).hex
 
 
 def stat_single(path: str, repo_root: str) -> os.stat_result:
