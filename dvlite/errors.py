@@ -5,6 +5,7 @@ Each error carries the exit code the CLI uses and an optional hint. Exit codes:
   2  bad input: usage, paths, malformed files
   3  the repository is locked by another process
   4  integrity: corrupt or missing objects
+  5  a remote failed: unreachable, access denied, no such bucket
 """
 
 from __future__ import annotations
@@ -53,3 +54,13 @@ class ChangesWouldBeLostError(DvliteError):
     def __init__(self, message: str, paths: list[str], hint: str | None = None):
         super().__init__(message, hint)
         self.paths = paths
+
+
+class RemoteError(DvliteError):
+    """A remote refused or could not be reached; `transient` failures are worth retrying."""
+
+    exit_code = 5
+
+    def __init__(self, message: str, hint: str | None = None, transient: bool = False):
+        super().__init__(message, hint)
+        self.transient = transient

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 
 from dvlite.digest import CHUNK, Digest, hash_bytes, hash_file, new_hasher, finish
 from dvlite.errors import IntegrityError
-from dvlite.fsutil import TMP_MARK, atomic_write, remove_file, temp_name
+from dvlite.fsutil import TMP_MARK, atomic_copy, atomic_write, remove_file, temp_name
 
 OBJECT_MODE = 0o444
 SMALL = 4 << 20  # files below this are read in one call
@@ -107,6 +107,35 @@ class ObjectStore:
                     os.unlink(tmp)
                 raise
         return digest, size
+
+    def put_verified(self, source, hexdigest: str, origin: str) -> int:
+        """Store `source` (bytes or a binary file) as object `hexdigest` if its bytes hash to it.
+
+        Nothing enters the store under a name its bytes do not match; returns the size.
+        """
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            if hash_bytes(bytes(source)).hex != hexdigest:
+                raise IntegrityError(f"corrupt object {origin}: its bytes do not match its digest")
+            if not self.contains(hexdigest):
+                self._fan_dir(hexdigest)
+                atomic_write(self.path(hexdigest), bytes(source), mode=OBJECT_MODE, durable=False)
+            return len(source)
+        h = new_hasher()
+        size = 0
+
+        def on_chunk(chunk: bytes) -> None:
+            nonlocal size
+            h.update(chunk)
+            size += len(chunk)
+
+        def check() -> None:
+            if h.hexdigest() != hexdigest:
+                raise IntegrityError(f"corrupt object {origin}: its bytes do not match its digest")
+
+        self._fan_dir(hexdigest)
+        atomic_copy(source, self.path(hexdigest), mode=OBJECT_MODE, on_chunk=on_chunk,
+                    before_replace=check)
+        return size
 
     def read_verified(self, hexdigest: str) -> bytes:
         try:

@@ -11,6 +11,11 @@ import typer
 
 from dvlite import __version__
 from dvlite.cli import output as ui
+from dvlite.cli.common import JSON, REVS
+from dvlite.cli.common import cwd_rel as _cwd_rel
+from dvlite.cli.common import find_repo as _repo
+from dvlite.cli.common import locked as _locked
+from dvlite.cli.common import report_problems as _report_problems
 from dvlite.errors import ChangesWouldBeLostError, DvliteError
 
 app = typer.Typer(
@@ -22,7 +27,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-JSON = typer.Option(False, "--json", help="Machine-readable output.")
 
 
 def _version(value: bool) -> None:
@@ -39,23 +43,6 @@ def root(
     ),
 ) -> None:
     """dvlite: data and model versioning beside git."""
-
-
-def _repo(check_config: bool = True):
-    from dvlite.repo import Repo
-
-    repo = Repo.find(os.getcwd())
-    if check_config:
-        repo.check_config()
-    return repo
-
-
-def _locked(repo, command: str):
-    def on_wait(holder) -> None:
-        who = f"process {holder.pid} ({holder.command})" if holder else "another process"
-        ui.note(f"waiting for the repository lock held by {who}...")
-
-    return repo.lock(command, on_wait)
 
 
 # --- init -------------------------------------------------------------------------
@@ -98,22 +85,22 @@ def add(
     ui.git_hint(to_add)
 
 
-def _cwd_rel(repo, rel: str) -> str:
-    return os.path.relpath(repo.abs(rel))
-
-
 # --- status -----------------------------------------------------------------------
 
 @app.command()
 def status(
     targets: List[str] = typer.Argument(None, help="Tracked paths (default: all)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Print nothing; exit 1 if anything changed."),
+    cloud: bool = typer.Option(False, "-c", "--cloud", help="Compare the cache with a remote instead."),
+    remote: Optional[str] = typer.Option(None, "-r", "--remote", help="Remote for --cloud."),
     json_out: bool = JSON,
 ) -> None:
     """Show tracked data that changed since it was added, or is missing."""
     from dvlite import track
 
     repo = _repo()
+    if cloud or remote:
+        return _cloud_status(repo, targets or [], remote, quiet, json_out)
     results = track.status(repo, targets or [])
     changed = [r for r in results if not r.clean]
     if quiet:
@@ -133,6 +120,23 @@ def status(
             if paths:
                 ui.say(f"    {kind}: {len(paths)}")
                 ui.listing(paths, indent="        ")
+
+
+def _cloud_status(repo, targets: list[str], remote: str | None, quiet: bool, json_out: bool) -> None:
+    from dvlite.sync import cloud_status
+
+    name, results = cloud_status(repo, targets, remote)
+    behind = [r for r in results if r.state != "in sync"]
+    if quiet:
+        raise typer.Exit(1 if behind else 0)
+    if json_out:
+        return ui.emit_json({"remote": name, "in_sync": not behind, "paths": results})
+    if not behind:
+        ui.say(f"Cache and remote {name} are in sync.")
+        return
+    for r in behind:
+        ui.say(f"{r.path}: {r.state} ({r.local}/{r.objects} objects local, {r.on_remote}/{r.objects} on {name})",
+               style="yellow")
 
 
 # --- checkout ---------------------------------------------------------------------
@@ -161,15 +165,6 @@ def checkout(
         _report_problems(result.corrupt, "corrupt in the cache (not checked out)")
     if not result.ok:
         raise typer.Exit(4)
-
-
-def _report_problems(items: list[tuple[str, str]], what: str) -> None:
-    if items:
-        ui.error(f"{len(items)} file(s) {what}:")
-        for path, digest in items[:ui.CAP]:
-            ui.err.print(f"    {ui.escape(path)} ({digest})", markup=True)
-        if len(items) > ui.CAP:
-            ui.err.print(f"    ... and {len(items) - ui.CAP} more")
 
 
 # --- diff, ls ---------------------------------------------------------------------
@@ -228,26 +223,23 @@ def ls_cmd(
 
 # --- gc, fsck ---------------------------------------------------------------------
 
-REVS = {
-    "all_branches": typer.Option(False, "--all-branches", help="Keep data of every branch tip."),
-    "all_tags": typer.Option(False, "--all-tags", help="Keep data of every tag."),
-    "all_commits": typer.Option(False, "--all-commits", help="Keep data of every commit."),
-}
-
-
 @app.command()
 def gc(
     force: bool = typer.Option(False, "-f", "--force", help="Delete (without it, only list)."),
     all_branches: bool = REVS["all_branches"],
     all_tags: bool = REVS["all_tags"],
     all_commits: bool = REVS["all_commits"],
+    cloud: bool = typer.Option(False, "-c", "--cloud", help="Collect on a remote instead of the cache."),
+    remote: Optional[str] = typer.Option(None, "-r", "--remote", help="Remote for --cloud."),
     json_out: bool = JSON,
 ) -> None:
-    """List (or with --force delete) cache objects no kept pointer needs."""
+    """List (or with --force delete) objects no kept pointer needs (workspace + chosen revisions)."""
     from dvlite.maintain import Revisions, gc as run_gc
 
     repo = _repo()
     revs = Revisions(all_branches, all_tags, all_commits)
+    if cloud:
+        return _cloud_gc(repo, revs, remote, force, json_out)
     with _locked(repo, "gc"):
         result = run_gc(repo, revs, force)
     if json_out:
@@ -260,6 +252,25 @@ def gc(
     if not force:
         ui.listing([f"{d} ({ui.human_size(s)})" for d, s in result.unused])
         ui.say("Dry run: nothing deleted. Run `dvlite gc --force` to delete.", style="dim")
+
+
+def _cloud_gc(repo, revs, remote: str | None, force: bool, json_out: bool) -> None:
+    from dvlite.sync import cloud_gc
+
+    with _locked(repo, "gc --cloud"):
+        result = cloud_gc(repo, revs, remote, force)
+    if json_out:
+        return ui.emit_json(result)
+    if not result.unused and not result.temp_files:
+        ui.say(f"Nothing to collect on {result.remote}: every object is in use.")
+        return
+    verb = "Removed" if force else "Would remove"
+    ui.say(f"{verb} {len(result.unused)} object(s) and {len(result.temp_files)} leftover temp file(s) "
+           f"from {result.remote}.")
+    if not force:
+        ui.listing(result.unused)
+        ui.say(f"Dry run: nothing deleted. Run `dvlite gc --cloud -r {result.remote} --force` to delete.",
+               style="dim")
 
 
 @app.command()
@@ -386,6 +397,11 @@ def doctor(json_out: bool = JSON) -> None:
     ui.say(f"cache: {info['cache']}")
     works = [k for k, ok in info["link_types"].items() if ok]
     ui.say(f"link types that work here: {', '.join(works)} (cache.type = {info['cache.type']})")
+
+
+from dvlite.cli.remotes import register as _register_remotes  # noqa: E402
+
+_register_remotes(app)
 
 
 # --- entry point ----------------------------------------------------------------------

@@ -1,0 +1,57 @@
+"""A rich progress bar behind fsspec's Callback interface, so library code never sees rich."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+from fsspec.callbacks import Callback, NoOpCallback
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from dvlite.cli.output import err
+
+
+class RichCallback(Callback):
+    """Each relative_update is one object of that many bytes."""
+
+    def __init__(self, progress: Progress, label: str):
+        super().__init__()
+        self.progress = progress
+        self.files = 0
+        self.bytes_task = progress.add_task(label, total=None)
+
+    def set_size(self, size):
+        super().set_size(size)
+        self.progress.update(self.bytes_task, total=size)
+
+    def relative_update(self, inc=1):
+        self.files += 1
+        super().relative_update(inc)
+        self.progress.update(self.bytes_task, advance=inc, files=self.files)
+
+
+@contextlib.contextmanager
+def transfer_progress(label: str, quiet: bool):
+    if quiet or not sys.stderr.isatty():
+        yield NoOpCallback()
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[files]} files"),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as progress:
+        cb = RichCallback(progress, label)
+        progress.update(cb.bytes_task, files=0)
+        yield cb
+

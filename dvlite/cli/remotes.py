@@ -1,0 +1,222 @@
+"""`dvlite remote ...` and the transfer commands: push, fetch, pull."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from dvlite.cli import output as ui
+from dvlite.cli.common import JSON, REVS, find_repo, locked, report_problems
+from dvlite.cli.progress import transfer_progress
+
+remote_app = typer.Typer(help="Manage remotes (where data is pushed and pulled).", no_args_is_help=True)
+
+REMOTE = typer.Option(None, "-r", "--remote", help="Remote name (default: core.remote).")
+JOBS = typer.Option(None, "-j", "--jobs", min=1, max=256, help="Parallel transfers (default per backend).")
+QUIET = typer.Option(False, "-q", "--quiet", help="No progress bar.")
+
+
+def _cfg():
+    return find_repo(check_config=False).config
+
+
+@remote_app.command("add")
+def remote_add(
+    name: str = typer.Argument(...),
+    url: str = typer.Argument(..., help="A path, file://, s3://, gs://, az://, sftp://, webdav://, http(s)://"),
+    default: bool = typer.Option(False, "-d", "--default", help="Make it the default remote."),
+    local: bool = typer.Option(False, "--local", help="Write to .dvlite/config.local (untracked)."),
+    force: bool = typer.Option(False, "-f", "--force", help="Replace an existing remote of that name."),
+) -> None:
+    """Add a remote."""
+    from dvlite.remotes_config import add_remote
+
+    add_remote(_cfg(), name, url, default=default, local=local, force=force)
+    ui.say(f"added remote {name} -> {url}" + (" (default)" if default else ""))
+
+
+@remote_app.command("list")
+def remote_list(json_out: bool = JSON) -> None:
+    """List remotes."""
+    from dvlite.remote import remote_configs
+
+    cfg = _cfg()
+    remotes = remote_configs(cfg)
+    default = cfg.get("core.remote")
+    if json_out:
+        return ui.emit_json([{"name": r.name, "url": r.url, "default": r.name == default} for r in remotes.values()])
+    if not remotes:
+        ui.say("No remotes. Add one with `dvlite remote add -d NAME URL`.")
+    for r in remotes.values():
+        ui.say(f"{r.name}\t{r.url}" + ("\t(default)" if r.name == default else ""))
+
+
+@remote_app.command("remove")
+def remote_remove(name: str = typer.Argument(...)) -> None:
+    """Remove a remote (and its local options)."""
+    from dvlite.remotes_config import remove_remote
+
+    remove_remote(_cfg(), name)
+    ui.say(f"removed remote {name}")
+
+
+@remote_app.command("rename")
+def remote_rename(old: str = typer.Argument(...), new: str = typer.Argument(...)) -> None:
+    """Rename a remote."""
+    from dvlite.remotes_config import rename_remote
+
+    rename_remote(_cfg(), old, new)
+    ui.say(f"renamed remote {old} -> {new}")
+
+
+@remote_app.command("default")
+def remote_default(
+    name: Optional[str] = typer.Argument(None, help="Set the default; without it, print it."),
+    unset: bool = typer.Option(False, "--unset", help="Clear the default."),
+) -> None:
+    """Show or set the default remote."""
+    from dvlite.remotes_config import set_default
+
+    cfg = _cfg()
+    if name is None and not unset:
+        current = cfg.get("core.remote")
+        if current is None:
+            ui.say("No default remote.")
+            raise typer.Exit(1)
+        ui.say(current)
+        return
+    set_default(cfg, None if unset else name)
+
+
+@remote_app.command("modify")
+def remote_modify(
+    name: str = typer.Argument(...),
+    key: str = typer.Argument(..., help="url, or an fsspec option: endpoint_url, key, secret, port, ..."),
+    value: Optional[str] = typer.Argument(None),
+    local: bool = typer.Option(False, "--local", help="Write to .dvlite/config.local (for secrets)."),
+    unset: bool = typer.Option(False, "--unset", help="Remove the option."),
+) -> None:
+    """Set or unset one option of a remote."""
+    from dvlite.remotes_config import modify_remote
+
+    modify_remote(_cfg(), name, key, value, local=local, unset=unset)
+
+
+# --- transfers ------------------------------------------------------------------------
+
+def _revs(all_branches: bool, all_tags: bool, all_commits: bool):
+    from dvlite.maintain import Revisions
+
+    return Revisions(all_branches, all_tags, all_commits)
+
+
+def push(
+    targets: List[str] = typer.Argument(None, help="Pointers, tracked paths, or files inside them."),
+    remote: Optional[str] = REMOTE,
+    jobs: Optional[int] = JOBS,
+    all_branches: bool = REVS["all_branches"],
+    all_tags: bool = REVS["all_tags"],
+    all_commits: bool = REVS["all_commits"],
+    quiet: bool = QUIET,
+    json_out: bool = JSON,
+) -> None:
+    """Upload the objects the pointers name and the remote lacks."""
+    from dvlite import sync
+
+    repo = find_repo()
+    with locked(repo, "push"), transfer_progress("push", quiet or json_out) as cb:
+        result = sync.push(repo, targets or [], remote, jobs, _revs(all_branches, all_tags, all_commits), cb)
+    if json_out:
+        ui.emit_json(result)
+    else:
+        if result.uploaded:
+            ui.say(f"pushed {result.uploaded} object(s), {ui.human_size(result.uploaded_bytes)} "
+                   f"to {result.remote} ({result.present} already there)")
+        else:
+            ui.say(f"Everything is already on {result.remote}.")
+        _report_missing(result.missing_locally, "not in the local cache, not pushed")
+        for path in result.skipped_manifests:
+            ui.error(f"{path}: directory manifest not pushed because some of its files did not arrive")
+        for digest, reason in result.failed:
+            ui.error(f"failed: {digest}: {reason}")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def fetch(
+    targets: List[str] = typer.Argument(None, help="Pointers, tracked paths, or files inside them."),
+    remote: Optional[str] = REMOTE,
+    jobs: Optional[int] = JOBS,
+    all_branches: bool = REVS["all_branches"],
+    all_tags: bool = REVS["all_tags"],
+    all_commits: bool = REVS["all_commits"],
+    quiet: bool = QUIET,
+    json_out: bool = JSON,
+) -> None:
+    """Download the objects the pointers name into the cache."""
+    from dvlite import sync
+
+    repo = find_repo()
+    with locked(repo, "fetch"), transfer_progress("fetch", quiet or json_out) as cb:
+        result = sync.fetch(repo, targets or [], remote, jobs, _revs(all_branches, all_tags, all_commits), cb)
+    if json_out:
+        ui.emit_json(result)
+    else:
+        _render_fetch(result)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _render_fetch(result) -> None:
+    if result.downloaded:
+        ui.say(f"fetched {result.downloaded} object(s), {ui.human_size(result.downloaded_bytes)} "
+               f"from {result.remote}")
+    elif result.ok:
+        ui.say("Everything is already in the cache.")
+    _report_missing(result.missing_on_remote, f"missing on {result.remote}")
+    for digest, path in result.corrupt_on_remote:
+        ui.error(f"corrupt object on {result.remote}: {path} (not stored)")
+    for digest, reason in result.failed:
+        ui.error(f"failed: {digest}: {reason}")
+
+
+def _report_missing(items: list[tuple[str, list[str]]], what: str) -> None:
+    report_problems([(", ".join(paths), digest) for digest, paths in items], what)
+
+
+def pull(
+    targets: List[str] = typer.Argument(None, help="Pointers, tracked paths, or files inside them."),
+    remote: Optional[str] = REMOTE,
+    jobs: Optional[int] = JOBS,
+    force: bool = typer.Option(False, "-f", "--force", help="Overwrite workspace changes."),
+    quiet: bool = QUIET,
+    json_out: bool = JSON,
+) -> None:
+    """Fetch, then check out: the workspace gets the data the pointers name."""
+    from dvlite import sync, track
+    from dvlite.maintain import Revisions
+
+    repo = find_repo()
+    with locked(repo, "pull"):
+        with transfer_progress("pull", quiet or json_out) as cb:
+            fetched = sync.fetch(repo, targets or [], remote, jobs, Revisions(), cb)
+        checked = track.checkout(repo, targets or [], force=force)
+    if json_out:
+        ui.emit_json({"fetch": fetched, "checkout": checked})
+    else:
+        _render_fetch(fetched)
+        ui.say(f"{len(checked.written)} written, {len(checked.removed)} removed, {checked.unchanged} unchanged")
+        if not fetched.ok or not checked.ok:
+            missing = {d for d, _ in fetched.missing_on_remote}
+            report_problems([(p, d) for p, d in checked.missing if d not in missing], "not in the cache")
+            report_problems(checked.corrupt, "corrupt in the cache (not checked out)")
+    if not fetched.ok or not checked.ok:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(remote_app, name="remote")
+    app.command()(push)
+    app.command()(fetch)
+    app.command()(pull)

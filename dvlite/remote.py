@@ -1,0 +1,345 @@
+"""Remotes: a URL and options from the config become an fsspec filesystem; errors become one line.
+
+Remote layout (version 1):
+
+    <root>/dvlite-remote.json      {"format": "dvlite-remote", "layout": 1}
+    <root>/objects/ab/cdef...      one object per file, named by digest, as in the cache
+
+Filesystem-like remotes (local, SFTP, WebDAV) receive uploads under a temp name
+that is renamed into place; object stores (S3, GCS, Azure) write whole objects
+atomically, so they are written under their final name.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from dvlite.config import Config
+from dvlite.errors import BadInputError, DvliteError, RemoteError
+from dvlite.fsutil import TMP_MARK
+
+LAYOUT_FILE = "dvlite-remote.json"
+LAYOUT = 1
+EXTRAS = {
+    "s3": "s3", "s3a": "s3", "gs": "gs", "gcs": "gs", "az": "azure", "abfs": "azure",
+    "adl": "azure", "sftp": "ssh", "ssh": "ssh", "webdav": "webdav", "http": "http", "https": "http",
+}
+OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "adl", "memory"}
+READ_ONLY = {"http", "https"}
+DEFAULT_JOBS = {"object-store": 32, "http": 16, "filesystem": 8}
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RemoteConfig:
+    name: str
+    url: str
+    options: dict = field(default_factory=dict)
+
+    @property
+    def protocol(self) -> str:
+        return self.url.split("://", 1)[0].lower() if "://" in self.url else "file"
+
+
+def _coerce(value: str):
+    low = value.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low.isdigit():
+        return int(low)
+    return value
+
+
+def remote_configs(config: Config) -> dict[str, RemoteConfig]:
+    found: dict[str, dict[str, str]] = {}
+    for key, value in config.items().items():
+        parts = key.split(".")
+        if len(parts) == 3 and parts[0] == "remote":
+            found.setdefault(parts[1], {})[parts[2]] = value
+    out = {}
+    for name, keys in sorted(found.items()):
+        url = keys.pop("url", None)
+        if url is None:
+            continue  # options in config.local for a remote defined nowhere: ignored
+        keys.pop("jobs", None)
+        out[name] = RemoteConfig(name, url, {k: _coerce(v) for k, v in keys.items()})
+    return out
+
+
+def choose(config: Config, name: str | None) -> RemoteConfig:
+    remotes = remote_configs(config)
+    if name is None:
+        name = config.get("core.remote")
+        if name is None:
+            if len(remotes) == 1:
+                return next(iter(remotes.values()))
+            raise BadInputError(
+                "no remote given and no default remote set",
+                hint="add one with `dvlite remote add -d NAME URL`, or pass -r NAME",
+            )
+    if name not in remotes:
+        known = ", ".join(remotes) or "none"
+        raise BadInputError(f"unknown remote {name!r} (known: {known})", hint="see `dvlite remote list`")
+    return remotes[name]
+
+
+# --- error classification -------------------------------------------------------------
+
+_TRANSIENT_WORDS = ("timed out", "timeout", "throttl", "slowdown", "slow down", "503", "500 ",
+                    "502", "504", "temporarily", "connection reset", "broken pipe")
+_UNREACHABLE = (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ECONNABORTED)
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def classify(exc: BaseException, remote: RemoteConfig) -> RemoteError:
+    """Turn whatever a backend raised into one line naming the remote, URL and cause."""
+    where = f"remote {remote.name!r} ({remote.url})"
+    text = " ".join(f"{type(e).__name__}: {e}" for e in _chain(exc))
+    low = text.lower()
+    names = " ".join(type(e).__name__ for e in _chain(exc)).lower()
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if any(isinstance(e, PermissionError) for e in _chain(exc)) or any(
+        w in low for w in ("accessdenied", "access denied", "invalidaccesskeyid", "signaturedoesnotmatch",
+                           "403", "401", "authentication", "unauthorized", "forbidden",
+                           "authorizationfailure", "permission denied")
+    ):
+        return RemoteError(f"{where}: access denied ({first})",
+                           hint="check the credentials: `dvlite remote modify --local NAME KEY VALUE`")
+    if "nosuchbucket" in low or "bucket does not exist" in low or "containernotfound" in low:
+        return RemoteError(f"{where}: no such bucket or container ({first})",
+                           hint="create it first, or fix the URL with `dvlite remote modify NAME url URL`")
+    if any(isinstance(e, socket.gaierror) for e in _chain(exc)) or "name or service not known" in low:
+        return RemoteError(f"{where}: unknown host ({first})", hint="check the URL")
+    unreachable = any(isinstance(e, OSError) and e.errno in _UNREACHABLE for e in _chain(exc))
+    if unreachable or "connect" in names or "endpointconnection" in names or "connection refused" in low \
+            or "cannot connect" in low or "could not connect" in low:
+        return RemoteError(f"{where}: cannot reach the server ({first})",
+                           hint="check that it is running and the URL and port are right")
+    if isinstance(exc, ModuleNotFoundError) or "install" in low and "to access" in low:
+        extra = EXTRAS.get(remote.protocol, remote.protocol)
+        return RemoteError(f"{where}: the {remote.protocol}:// backend is not installed",
+                           hint=f"pip install 'dvlite[{extra}]'")
+    transient = any(isinstance(e, (TimeoutError, ConnectionResetError)) for e in _chain(exc)) or any(
+        w in low for w in _TRANSIENT_WORDS
+    )
+    return RemoteError(f"{where}: {type(exc).__name__}: {first}", transient=transient)
+
+
+def retrying(fn: Callable[[], T], remote: RemoteConfig, attempts: int = 4,
+             sleep: Callable[[float], None] = time.sleep) -> T:
+    """Call fn; retry transient failures with backoff; raise permanent ones as RemoteError."""
+    delay = 0.25
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except (FileNotFoundError, RemoteError, DvliteError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - classified below
+            err = classify(exc, remote)
+            if not err.transient or attempt == attempts - 1:
+                raise err from exc
+        sleep(delay)
+        delay *= 2
+    raise AssertionError("unreachable")
+
+
+# --- the remote -------------------------------------------------------------------------
+
+class Remote:
+    def __init__(self, cfg: RemoteConfig):
+        self.cfg = cfg
+        self.protocol = cfg.protocol
+        if self.protocol in OBJECT_STORES:
+            self.kind = "object-store"
+        elif self.protocol in READ_ONLY:
+            self.kind = "http"
+        else:
+            self.kind = "filesystem"
+        self._fs = None
+        self._root: str | None = None
+        self._made: set[str] = set()
+
+    @property
+    def name(self) -> str:
+        return self.cfg.name
+
+    @property
+    def default_jobs(self) -> int:
+        return DEFAULT_JOBS[self.kind]
+
+    def _connect(self):
+        if self._fs is None:
+            import fsspec.core
+
+            try:
+                fs, root = fsspec.core.url_to_fs(self.cfg.url, skip_instance_cache=True, **self.cfg.options)
+            except (ImportError, ValueError, TypeError) as exc:
+                if isinstance(exc, ImportError) or "install" in str(exc).lower():
+                    extra = EXTRAS.get(self.protocol, self.protocol)
+                    raise RemoteError(
+                        f"remote {self.name!r} ({self.cfg.url}): the {self.protocol}:// backend is not installed",
+                        hint=f"pip install 'dvlite[{extra}]'",
+                    ) from exc
+                raise RemoteError(f"remote {self.name!r} ({self.cfg.url}): {exc}") from exc
+            except Exception as exc:  # noqa: BLE001
+                raise classify(exc, self.cfg) from exc
+            self._fs, self._root = fs, root.rstrip("/")
+        return self._fs
+
+    @property
+    def fs(self):
+        return self._connect()
+
+    @property
+    def root(self) -> str:
+        self._connect()
+        return self._root or ""
+
+    def call(self, fn: Callable[[], T]) -> T:
+        return retrying(fn, self.cfg)
+
+    def object_path(self, hexdigest: str) -> str:
+        return f"{self.root}/objects/{hexdigest[:2]}/{hexdigest[2:]}"
+
+    def digest_of(self, path: str) -> str | None:
+        parts = path.rstrip("/").rsplit("/", 2)
+        if len(parts) < 3 or len(parts[1]) != 2 or parts[2].startswith(TMP_MARK):
+            return None
+        candidate = parts[1] + parts[2]
+        return candidate if len(candidate) == 32 else None
+
+    # --- layout -------------------------------------------------------------------------
+    def read_layout(self) -> int | None:
+        """The remote's layout version, None for a remote nothing was pushed to."""
+        path = f"{self.root}/{LAYOUT_FILE}"
+        try:
+            data = self.call(lambda: self.fs.cat_file(path))
+        except FileNotFoundError:
+            return None
+        try:
+            doc = json.loads(data)
+            layout = int(doc["layout"])
+        except (ValueError, KeyError, TypeError):
+            raise RemoteError(f"remote {self.name!r}: {path} is not a dvlite layout file") from None
+        if layout > LAYOUT:
+            raise RemoteError(
+                f"remote {self.name!r} uses layout {layout}; this dvlite reads up to {LAYOUT}",
+                hint="upgrade dvlite",
+            )
+        return layout
+
+    def ensure_layout(self) -> None:
+        if self.read_layout() is None:
+            body = json.dumps({"format": "dvlite-remote", "layout": LAYOUT}).encode() + b"\n"
+            self.write_bytes(f"{self.root}/{LAYOUT_FILE}", body)
+
+    # --- objects ---------------------------------------------------------------------------
+    def list_objects(self) -> set[str]:
+        """Every object on the remote, from listings (a request per page, not per object)."""
+        base = f"{self.root}/objects"
+        try:
+            paths = self.call(lambda: self.fs.find(base, withdirs=False))
+        except FileNotFoundError:
+            return set()
+        return {d for d in map(self.digest_of, paths) if d}
+
+    def has_object(self, hexdigest: str) -> bool:
+        try:
+            self.call(lambda: self.fs.info(self.object_path(hexdigest)))
+            return True
+        except FileNotFoundError:
+            return False
+
+    def _makedirs(self, path: str) -> None:
+        if self.kind != "filesystem" or path in self._made:
+            return
+        self.call(lambda: self.fs.makedirs(path, exist_ok=True))
+        self._made.add(path)
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        self._require_writable()
+        parent = path.rsplit("/", 1)[0]
+        self._makedirs(parent)
+        if self.kind == "object-store":
+            self.call(lambda: self.fs.pipe_file(path, data))
+            return
+        tmp = f"{parent}/{TMP_MARK}{secrets.token_hex(6)}"
+        self.call(lambda: self.fs.pipe_file(tmp, data))
+        self._rename(tmp, path)
+
+    def upload(self, local_path: str, hexdigest: str) -> None:
+        self._require_writable()
+        final = self.object_path(hexdigest)
+        parent = final.rsplit("/", 1)[0]
+        self._makedirs(parent)
+        if self.kind == "object-store":
+            self.call(lambda: self.fs.put_file(local_path, final))
+            return
+        tmp = f"{parent}/{TMP_MARK}{secrets.token_hex(6)}"
+        self.call(lambda: self.fs.put_file(local_path, tmp))
+        self._rename(tmp, final)
+
+    def _rename(self, tmp: str, final: str) -> None:
+        try:
+            self.call(lambda: self.fs.mv(tmp, final))
+        except RemoteError:
+            # another pusher may have put the same object there first: same bytes, fine
+            try:
+                self.call(lambda: self.fs.info(final))
+            except FileNotFoundError:
+                raise
+            self.call(lambda: self.fs.rm_file(tmp))
+
+    def open_object(self, hexdigest: str):
+        path = self.object_path(hexdigest)
+        return self.call(lambda: self.fs.open(path, "rb", block_size=1 << 22))
+
+    def read_object(self, hexdigest: str) -> bytes:
+        path = self.object_path(hexdigest)
+        return self.call(lambda: self.fs.cat_file(path))
+
+    def remove_object(self, hexdigest: str) -> None:
+        self._require_writable()
+        path = self.object_path(hexdigest)
+        try:
+            self.call(lambda: self.fs.rm_file(path))
+        except FileNotFoundError:
+            pass
+
+    def temp_files(self) -> list[str]:
+        base = f"{self.root}/objects"
+        try:
+            paths = self.call(lambda: self.fs.find(base, withdirs=False))
+        except FileNotFoundError:
+            return []
+        return [p for p in paths if p.rsplit("/", 1)[-1].startswith(TMP_MARK)]
+
+    def remove_path(self, path: str) -> None:
+        try:
+            self.call(lambda: self.fs.rm_file(path))
+        except FileNotFoundError:
+            pass
+
+    def _require_writable(self) -> None:
+        if self.kind == "http":
+            raise RemoteError(
+                f"remote {self.name!r} ({self.cfg.url}) is HTTP, which is read-only",
+                hint="push to the storage behind it (a local directory, S3, SFTP, ...) instead",
+            )
+
+    def close(self) -> None:
+        self._fs = None
