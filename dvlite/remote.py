@@ -188,13 +188,17 @@ class Remote:
             try:
                 fs, root = fsspec.core.url_to_fs(self.cfg.url, skip_instance_cache=True, **self.cfg.options)
             except (ImportError, ValueError, TypeError) as exc:
-                if isinstance(exc, ImportError) or "install" in str(exc).lower():
-                    extra = EXTRAS.get(self.protocol, self.protocol)
-                    raise RemoteError(
-                        f"remote {self.name!r} ({self.cfg.url}): the {self.protocol}:// backend is not installed",
-                        hint=f"pip install 'dvlite[{extra}]'",
-                    ) from exc
-                raise RemoteError(f"remote {self.name!r} ({self.cfg.url}): {exc}") from exc
+                where = f"remote {self.name!r} ({self.cfg.url})"
+                if isinstance(exc, ImportError):
+                    extra = EXTRAS.get(self.protocol)
+                    hint = f"pip install 'dvlite[{extra}]'" if extra else str(exc)
+                    raise RemoteError(f"{where}: the {self.protocol}:// backend is not installed",
+                                      hint=hint) from exc
+                if "protocol not known" in str(exc).lower():
+                    raise RemoteError(f"{where}: unknown protocol {self.protocol}://",
+                                      hint="see docs/remotes.md for the supported URLs") from exc
+                raise RemoteError(f"{where}: bad option ({exc})",
+                                  hint="check `dvlite remote modify` options") from exc
             except Exception as exc:  # noqa: BLE001
                 raise classify(exc, self.cfg) from exc
             self._fs, self._root = fs, root.rstrip("/")

@@ -204,6 +204,8 @@ def pull(
         checked = track.checkout(repo, targets or [], force=force)
     if json_out:
         ui.emit_json({"fetch": fetched, "checkout": checked})
+    elif fetched.ok and checked.ok and not (fetched.downloaded or checked.written or checked.removed):
+        ui.say("Everything is up to date.")
     else:
         _render_fetch(fetched)
         ui.say(f"{len(checked.written)} written, {len(checked.removed)} removed, {checked.unchanged} unchanged")

@@ -1,0 +1,139 @@
+"""Remotes on a local directory: configuration commands, kills mid-transfer, clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import xxhash
+
+from conftest import DVLITE, GIT_ENV, git, run, tree_digests, write_tree
+from remote_helpers import commit_all
+
+
+def _objects_intact(root) -> int:
+    count = 0
+    for p in root.rglob("*"):
+        if p.is_file() and not p.name.startswith(".dvlite-tmp-"):
+            assert xxhash.xxh3_128_hexdigest(p.read_bytes()) == p.parent.name + p.name, p
+            count += 1
+    return count
+
+
+def _many(repo, n=3000):
+    files = {f"data/{i % 30}/{i}.bin": os.urandom(512 + i % 2048) for i in range(n)}
+    write_tree(repo, files)
+    return files
+
+
+def _kill_when(cmd_cwd, args, ready) -> int:
+    proc = subprocess.Popen([*DVLITE, *args], cwd=cmd_cwd, env={**os.environ, **GIT_ENV},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if ready():
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    return proc.wait()
+
+
+def test_push_killed_midway_resumes_and_leaves_no_bad_object(repo, tmp_path):
+    files = _many(repo)
+    run(repo, "add", "data")
+    remote = tmp_path / "remote"
+    run(repo, "remote", "add", "-d", "origin", str(remote))
+    objects = remote / "objects"
+
+    def some_arrived() -> bool:
+        return objects.exists() and sum(1 for _ in objects.rglob("*")) > 300
+
+    code = _kill_when(repo, ["push", "-j", "4"], some_arrived)
+    assert code == -signal.SIGKILL, "push finished before it could be interrupted"
+    arrived = _objects_intact(objects)
+    assert 0 < arrived < len(files) + 1
+    result = json.loads(run(repo, "push", "--json").stdout)
+    assert result["present"] == arrived
+    assert result["uploaded"] == len(files) + 1 - arrived
+    assert _objects_intact(objects) == len(files) + 1
+
+
+def test_pull_killed_midway_resumes(repo, tmp_path):
+    files = _many(repo)
+    run(repo, "add", "data")
+    run(repo, "remote", "add", "-d", "origin", str(tmp_path / "remote"))
+    run(repo, "push")
+    commit_all(repo, "data")
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(repo), str(other))
+    cache = other / ".dvlite/cache/objects"
+
+    def some_fetched() -> bool:
+        return cache.exists() and sum(1 for _ in cache.rglob("*")) > 300
+
+    code = _kill_when(other, ["pull", "-j", "4"], some_fetched)
+    assert code == -signal.SIGKILL, "pull finished before it could be interrupted"
+    have = _objects_intact(cache)
+    result = json.loads(run(other, "fetch", "--json").stdout)
+    assert result["downloaded"] == len(files) + 1 - have
+    run(other, "checkout")
+    assert tree_digests(other / "data") == tree_digests(repo / "data")
+
+
+def test_remote_commands_keep_secrets_out_of_git(repo):
+    run(repo, "remote", "add", "-d", "store", "s3://bucket/path")
+    run(repo, "remote", "modify", "store", "endpoint_url", "http://127.0.0.1:9")
+    run(repo, "remote", "modify", "--local", "store", "secret", "s3cr3t")
+    shared = (repo / ".dvlite/config").read_text()
+    assert "s3cr3t" not in shared and "endpoint_url" in shared
+    assert "s3cr3t" in (repo / ".dvlite/config.local").read_text()
+    assert git(repo, "check-ignore", ".dvlite/config.local").strip()
+    listing = json.loads(run(repo, "remote", "list", "--json").stdout)
+    assert listing == [{"name": "store", "url": "s3://bucket/path", "default": True}]
+    run(repo, "remote", "rename", "store", "archive")
+    assert run(repo, "remote", "default").stdout.strip() == "archive"
+    assert "s3cr3t" in (repo / ".dvlite/config.local").read_text()
+    run(repo, "remote", "remove", "archive")
+    assert "archive" not in (repo / ".dvlite/config").read_text()
+    assert "s3cr3t" not in (repo / ".dvlite/config.local").read_text()
+    assert run(repo, "remote", "default", check=False).returncode == 1
+
+
+def test_unknown_remote_and_missing_default_are_one_line_errors(repo):
+    write_tree(repo, {"a.txt": b"a"})
+    run(repo, "add", "a.txt")
+    out = run(repo, "push", check=False)
+    assert out.returncode == 2 and "no remote given" in out.stderr and "Traceback" not in out.stderr
+    out = run(repo, "push", "-r", "nope", check=False)
+    assert out.returncode == 2 and "unknown remote 'nope'" in out.stderr
+
+
+def test_backend_not_installed_names_the_extra(repo):
+    write_tree(repo, {"a.txt": b"a"})
+    run(repo, "add", "a.txt")
+    run(repo, "remote", "add", "-d", "oci", "oci://bucket@namespace/path")
+    out = run(repo, "push", check=False)
+    assert out.returncode == 5
+    assert "backend is not installed" in out.stderr and "ocifs" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_remote_with_newer_layout_is_refused(repo, tmp_path):
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (remote / "dvlite-remote.json").write_text('{"format": "dvlite-remote", "layout": 99}\n')
+    write_tree(repo, {"a.txt": b"a"})
+    run(repo, "add", "a.txt")
+    run(repo, "remote", "add", "-d", "origin", str(remote))
+    out = run(repo, "push", check=False)
+    assert out.returncode == 5 and "layout 99" in out.stderr and "upgrade dvlite" in out.stderr
+    assert not (remote / "objects").exists()
+
+
+def test_push_and_pull_with_nothing_to_do_say_one_line(repo, tmp_path):
+    run(repo, "remote", "add", "-d", "origin", str(tmp_path / "remote"))
+    assert run(repo, "push").stdout.strip() == "Everything is already on origin."
+    assert run(repo, "pull").stdout.strip() == "Everything is up to date."
