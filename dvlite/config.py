@@ -38,8 +38,8 @@ def _section_and_option(key: str) -> tuple[str, str]:
     parts = key.split(".")
     if len(parts) == 2 and all(parts):
         return parts[0], parts[1]
-    if len(parts) == 3 and all(parts):
-        return f'{parts[0]} "{parts[1]}"', parts[2]
+    if len(parts) >= 3 and all(parts):
+        return f'{parts[0]} "{parts[1]}"', ".".join(parts[2:])
     raise BadInputError(f"invalid config key {key!r} (expected section.option)")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import os
 import secrets
 import shutil
@@ -39,9 +40,35 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def sync_barrier() -> None:
-    """Make every write so far durable before writing what refers to it."""
+def sync_barrier(path: str) -> None:
+    """Make every write so far on `path`'s filesystem durable before writing what refers to it.
+
+    syncfs(2) flushes one filesystem; os.sync() (every filesystem) is the fallback.
+    """
+    libc = _libc()
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    if libc is not None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if libc.syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
     os.sync()
+
+
+@functools.lru_cache(maxsize=1)
+def _libc():
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.syncfs  # noqa: B018 - absent on some platforms
+        return libc
+    except (OSError, AttributeError):
+        return None
 
 
 def atomic_write(

@@ -69,8 +69,30 @@ def remote_configs(config: Config) -> dict[str, RemoteConfig]:
         if url is None:
             continue  # options in config.local for a remote defined nowhere: ignored
         keys.pop("jobs", None)
-        out[name] = RemoteConfig(name, url, {k: _coerce(v) for k, v in keys.items()})
+        out[name] = RemoteConfig(name, url, _nest({k: _coerce(v) for k, v in keys.items()}))
     return out
+
+
+def _nest(flat: dict) -> dict:
+    """`config_kwargs.retries.max_attempts = 1` -> {"config_kwargs": {"retries": {"max_attempts": 1}}}."""
+    out: dict = {}
+    for key, value in sorted(flat.items()):
+        *parents, leaf = key.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise BadInputError(f"remote option {key!r} conflicts with {p!r}")
+        node[leaf] = value
+    return out
+
+
+def fsspec_kwargs(protocol: str, options: dict) -> dict:
+    """Config options -> filesystem keyword arguments, for the few backends that want other shapes."""
+    kwargs = json.loads(json.dumps(options))  # a deep copy: botocore edits its config in place
+    if protocol == "webdav" and ("user" in kwargs or "password" in kwargs):
+        kwargs["auth"] = (str(kwargs.pop("user", "")), str(kwargs.pop("password", "")))
+    return kwargs
 
 
 def choose(config: Config, name: str | None) -> RemoteConfig:
@@ -139,6 +161,19 @@ def classify(exc: BaseException, remote: RemoteConfig) -> RemoteError:
     return RemoteError(f"{where}: {type(exc).__name__}: {first}", transient=transient)
 
 
+def _hidden_failure(exc: FileNotFoundError) -> BaseException | None:
+    """Some backends (fsspec's HTTP `info`) turn any failure into FileNotFoundError; find it."""
+    for e in list(_chain(exc))[1:]:
+        status = getattr(e, "status", None) or getattr(e, "status_code", None)
+        name = type(e).__name__.lower()
+        if isinstance(e, FileNotFoundError) or status == 404:
+            continue
+        if (isinstance(e, OSError) or "connect" in name or "timeout" in name
+                or (isinstance(status, int) and status >= 400)):
+            return e
+    return None
+
+
 def retrying(fn: Callable[[], T], remote: RemoteConfig, attempts: int = 4,
              sleep: Callable[[float], None] = time.sleep) -> T:
     """Call fn; retry transient failures with backoff; raise permanent ones as RemoteError."""
@@ -146,7 +181,14 @@ def retrying(fn: Callable[[], T], remote: RemoteConfig, attempts: int = 4,
     for attempt in range(attempts):
         try:
             return fn()
-        except (FileNotFoundError, RemoteError, DvliteError):
+        except FileNotFoundError as exc:
+            cause = _hidden_failure(exc)
+            if cause is None:
+                raise
+            err = classify(cause, remote)
+            if not err.transient or attempt == attempts - 1:
+                raise err from exc
+        except (RemoteError, DvliteError):
             raise
         except Exception as exc:  # noqa: BLE001 - classified below
             err = classify(exc, remote)
@@ -186,7 +228,9 @@ class Remote:
             import fsspec.core
 
             try:
-                fs, root = fsspec.core.url_to_fs(self.cfg.url, skip_instance_cache=True, **self.cfg.options)
+                fs, root = fsspec.core.url_to_fs(
+                    self.cfg.url, skip_instance_cache=True, **fsspec_kwargs(self.protocol, self.cfg.options)
+                )
             except (ImportError, ValueError, TypeError) as exc:
                 where = f"remote {self.name!r} ({self.cfg.url})"
                 if isinstance(exc, ImportError):
@@ -297,9 +341,15 @@ class Remote:
         self.call(lambda: self.fs.put_file(local_path, tmp))
         self._rename(tmp, final)
 
+    def _move(self, tmp: str, final: str) -> None:
+        if self.protocol == "webdav":  # fsspec's webdav mv is COPY + DELETE; MOVE is a rename
+            self.fs.client.move(tmp, final, overwrite=True)
+        else:
+            self.fs.mv(tmp, final)
+
     def _rename(self, tmp: str, final: str) -> None:
         try:
-            self.call(lambda: self.fs.mv(tmp, final))
+            self.call(lambda: self._move(tmp, final))
         except RemoteError:
             # another pusher may have put the same object there first: same bytes, fine
             try:

@@ -69,7 +69,7 @@ def set_default(config: Config, name: str | None) -> None:
 
 def modify_remote(config: Config, name: str, key: str, value: str | None, local: bool, unset: bool) -> None:
     _require(config, name)
-    if not re.match(r"^[A-Za-z0-9_]+$", key):
+    if not re.match(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$", key):
         raise BadInputError(f"invalid option name {key!r}")
     if unset:
         if not config.unset(f"remote.{name}.{key}", local=local):

@@ -258,7 +258,7 @@ def fetch(repo: Repo, targets: list[str], remote_name: str | None = None, jobs: 
         else:
             result.failed.append((digest, str(error)))
     if result.downloaded:
-        sync_barrier()
+        sync_barrier(repo.odb.root)
     return result
 
 

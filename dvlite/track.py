@@ -122,7 +122,7 @@ def add(repo: Repo, args: list[str]) -> list[AddResult]:
             st = stat_single(absolute, repo.root)
             hexdigest = hasher.digests([FileStat(rel, absolute, st)], store=True)[rel]
             staged.append((rel, Pointer("file", Digest(ALGORITHM, hexdigest), st.st_size, 1)))
-    sync_barrier()  # file objects are durable before the manifests that list them
+    sync_barrier(repo.odb.root)  # file objects are durable before the manifests that list them
     for manifest in manifests:
         repo.odb.put_bytes(manifest.to_bytes(), durable=True)
     results = []
@@ -207,7 +207,10 @@ def status_of(repo: Repo, t: Tracked, hasher: Hasher) -> PathStatus:
     stamp = fingerprint(files) if files is not None else None
     if stamp is not None and repo.state.tree_matches(t.rel, digest, stamp):
         return PathStatus(t.rel, "dir", ())  # every file's stat is as when last seen clean
-    manifest = read_manifest(repo, digest, t.pointer_rel)
+    try:
+        manifest = read_manifest(repo, digest, t.pointer_rel)
+    except IntegrityError:
+        return PathStatus(t.rel, "dir", tuple(flags) + ("corrupt in cache",))
     if repo.odb.missing(e.digest for e in manifest.entries):
         flags.append("not in cache")
     if files is not None:

@@ -63,6 +63,7 @@ def parse_pointers_at(files: dict[str, bytes], rev: str) -> list[Tracked]:
     return [
         Tracked(data_path_of(rel), Pointer.from_bytes(data, f"{rel} at {rev}"))
         for rel, data in sorted(files.items())
+        if not _is_temp(rel)
     ]
 
 

@@ -19,6 +19,15 @@ GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
 }
 
+# Remote tests talk only to loopback servers: no cloud settings of this machine may leak in.
+for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_DEFAULT_REGION", "AWS_REGION",
+             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+             "GOOGLE_APPLICATION_CREDENTIALS", "AZURE_STORAGE_CONNECTION_STRING"):
+    os.environ.pop(_var, None)
+os.environ["AWS_CONFIG_FILE"] = os.devnull
+os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"  # else every gcsfs call waits 60 s
+
 
 def run(cwd, *args, check: bool = True, input: bytes | None = None, env: dict | None = None):
     """Run `dvlite ARGS...` in `cwd`; return the CompletedProcess (text output)."""

@@ -39,7 +39,11 @@ def fresh_location(server: Server) -> Server:
 
 def storage(server: Server):
     """(fs, root path) straight through fsspec, to inspect or damage the remote."""
-    fs, root = fsspec.core.url_to_fs(server.url, skip_instance_cache=True, **server.options)
+    from dvlite.remote import fsspec_kwargs
+
+    protocol = server.url.split("://", 1)[0] if "://" in server.url else "file"
+    kwargs = fsspec_kwargs(protocol, server.options)
+    fs, root = fsspec.core.url_to_fs(server.url, skip_instance_cache=True, **kwargs)
     return fs, root.rstrip("/")
 
 
