@@ -53,6 +53,15 @@ class ObjectStore:
                     if not obj.name.startswith(TMP_MARK):
                         yield fan.name + obj.name
 
+    def stamp(self) -> str:
+        """Changes whenever an object is added to or removed from the store (fan-out dir mtimes)."""
+        parts = []
+        with contextlib.suppress(FileNotFoundError):
+            for fan in os.scandir(self.root):
+                if len(fan.name) == 2:
+                    parts.append(f"{fan.name}:{fan.stat().st_mtime_ns}")
+        return hash_bytes("\n".join(sorted(parts)).encode()).hex
+
     def size(self, hexdigest: str) -> int:
         return os.stat(self.path(hexdigest)).st_size
 

@@ -71,7 +71,7 @@ class Pointer:
             raise FormatError(f"{origin}: {exc.message}") from exc
         size = doc["size"]
         files = doc.get("files", 1) if doc["kind"] == "dir" else 1
-        if not isinstance(size, int) or size < 0 or not isinstance(files, int) or files < 0:
+        if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in (size, files)):
             raise FormatError(f"{origin}: size and files must be non-negative integers")
         if doc["kind"] == "dir" and "files" not in doc:
             raise FormatError(f"{origin}: missing key 'files'")

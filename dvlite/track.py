@@ -108,15 +108,14 @@ def add(repo: Repo, args: list[str]) -> list[AddResult]:
     hasher = hasher_for(repo)
     staged: list[tuple[str, Pointer]] = []
     manifests: list[Manifest] = []
+    scanned: list[tuple[str, str, list[FileStat]]] = []
     for rel in rels:
         absolute = repo.abs(rel)
         if os.path.isdir(absolute):
             manifest, files = _ingest_dir(repo, hasher, rel)
             manifests.append(manifest)
             digest = manifest.digest()
-            stamp = fingerprint(files)
-            if stamp is not None:
-                repo.state.put_tree(rel, digest.hex, stamp)
+            scanned.append((rel, digest.hex, files))
             staged.append((rel, Pointer("dir", digest, manifest.size, len(manifest.entries))))
         else:
             st = stat_single(absolute, repo.root)
@@ -125,6 +124,11 @@ def add(repo: Repo, args: list[str]) -> list[AddResult]:
     sync_barrier(repo.odb.root)  # file objects are durable before the manifests that list them
     for manifest in manifests:
         repo.odb.put_bytes(manifest.to_bytes(), durable=True)
+    cache_stamp = repo.odb.stamp()
+    for rel, digest_hex, files in scanned:
+        stamp = fingerprint(files, cache_stamp)
+        if stamp is not None:
+            repo.state.put_tree(rel, digest_hex, stamp)
     results = []
     old = {t.rel: t.pointer for t in tracked}
     for rel, pointer in staged:
@@ -177,7 +181,7 @@ def _dir_changes(manifest: Manifest, files: list[FileStat], hasher: Hasher) -> l
     return sorted(changes, key=lambda c: c.path)
 
 
-def status_of(repo: Repo, t: Tracked, hasher: Hasher) -> PathStatus:
+def status_of(repo: Repo, t: Tracked, hasher: Hasher, cache_stamp: str) -> PathStatus:
     flags: list[str] = []
     changes: list[FileChange] = []
     absolute = repo.abs(t.rel)
@@ -204,7 +208,7 @@ def status_of(repo: Repo, t: Tracked, hasher: Hasher) -> PathStatus:
             flags.append("modified")  # nothing to compare against; say so rather than guess
         return PathStatus(t.rel, "dir", tuple(flags))
     files = scan_tree(absolute, repo.root) if os.path.isdir(absolute) else None
-    stamp = fingerprint(files) if files is not None else None
+    stamp = fingerprint(files, cache_stamp) if files is not None else None
     if stamp is not None and repo.state.tree_matches(t.rel, digest, stamp):
         return PathStatus(t.rel, "dir", ())  # every file's stat is as when last seen clean
     try:
@@ -228,7 +232,8 @@ def status(repo: Repo, targets: list[str]) -> list[PathStatus]:
     tracked = load_tracked(repo)
     chosen = [t for t, _ in select(repo, tracked, targets)]
     hasher = hasher_for(repo)
-    results = [status_of(repo, t, hasher) for t in chosen]
+    cache_stamp = repo.odb.stamp()
+    results = [status_of(repo, t, hasher, cache_stamp) for t in chosen]
     if repo.scm is not None:
         new = repo.scm.untracked([t.pointer_rel for t in chosen])
         results = [

@@ -69,12 +69,13 @@ def scan_tree(top: str, repo_root: str) -> list[FileStat]:
     return out
 
 
-def fingerprint(files: list[FileStat]) -> str | None:
-    """A digest of every file's stat, or None while any file is too new to trust (racily clean)."""
+def fingerprint(files: list[FileStat], cache_stamp: str) -> str | None:
+    """A digest of every file's stat and of the cache's state, or None while any file is too
+    new to trust (racily clean)."""
     newest = max((f.st.st_mtime_ns for f in files), default=0)
     if time.time_ns() - newest < RACY_NS:
         return None
-    text = "\n".join(
+    text = cache_stamp + "\n" + "\n".join(
         f"{f.rel}\0{f.st.st_ino}\0{f.st.st_mtime_ns}\0{f.st.st_size}\0{f.st.st_mode}" for f in files
     )
     return hash_bytes(text.encode("utf-8", "surrogateescape")).hex

@@ -17,10 +17,11 @@ VENV=$ROOT/.venv
 die() { echo "test.sh: error: $*" >&2; exit 1; }
 
 # --- System packages (Debian/Ubuntu) ------------------------------------------------------
-# APT PACKAGES GO HERE. Nothing is needed today beyond python3 (>= 3.10), python3-venv and git.
-# If a later change needs a system library or tool, add its Debian package name to
-# APT_PACKAGES; missing ones are installed with apt-get (as root, or through sudo).
-APT_PACKAGES=()
+# Beyond python3 (>= 3.10), python3-venv and git, the tests need:
+#   openssh-server  the SFTP remote tests run a real sshd on loopback
+#   xfsprogs        the reflink test loop-mounts an XFS image (as root; skipped otherwise)
+# Missing ones are installed with apt-get (as root, or through sudo).
+APT_PACKAGES=(openssh-server xfsprogs)
 
 if ((${#APT_PACKAGES[@]})); then
     missing=()
@@ -37,6 +38,17 @@ if ((${#APT_PACKAGES[@]})); then
     fi
 fi
 # --- end of system packages ---------------------------------------------------------------
+
+# --- npm packages: azurite (the Azure Blob emulator; 3.35 is the last release for Node 20) ----
+if ! command -v azurite-blob >/dev/null; then
+    if command -v npm >/dev/null; then
+        echo "==> installing azurite@3.35.0 from npm"
+        npm install -g --silent --no-audit --no-fund azurite@3.35.0 >/dev/null \
+            || echo "test.sh: warning: azurite did not install; Azure tests will be skipped" >&2
+    else
+        echo "test.sh: warning: npm not found; Azure tests will be skipped" >&2
+    fi
+fi
 
 command -v git >/dev/null || die "git is not installed (the tests drive real git repositories); on Debian: apt-get install git"
 command -v "$PYTHON" >/dev/null || die "$PYTHON not found; on Debian: apt-get install python3 python3-venv"

@@ -8,7 +8,6 @@ import shutil
 import stat
 from pathlib import Path
 
-import pytest
 import yaml
 from conftest import git, run, tree_digests, write_tree
 
@@ -88,7 +87,13 @@ def test_reinit_refuses_without_force_and_keeps_cache_with_force(repo):
     assert proc.returncode == 2
     assert_one_line_error(proc, "already exists")
     assert "--force" in proc.stderr
+    run(repo, "config", "core.remote", "shared-store")
+    run(repo, "config", "--local", "core.lock_timeout", "4")
+    (repo / ".dvlite" / ".gitignore").unlink()
     run(repo, "init", "--force")
+    assert (repo / ".dvlite" / ".gitignore").is_file()  # repaired
+    assert run(repo, "config", "core.remote").stdout.strip() == "shared-store"  # settings kept
+    assert run(repo, "config", "core.lock_timeout").stdout.strip() == "4"
     (repo / "model.bin").unlink()
     run(repo, "checkout")
     assert (repo / "model.bin").read_bytes() == b"weights" * 50
@@ -390,16 +395,21 @@ def test_checkout_restores_deleted_file_and_dir(repo):
 
 
 def test_checkout_target_limited_to_one_path(repo):
-    write_tree(repo, {"a.bin": b"a", "b.bin": b"b", "d/x": b"x", "d/y": b"y"})
+    write_tree(repo, {"a.bin": b"a", "b.bin": b"b", "d/x": b"x", "d/y": b"y", "d/sub/z": b"z"})
     run(repo, "add", "a.bin", "b.bin", "d")
     commit(repo)
-    for p in ("a.bin", "b.bin", "d/x", "d/y"):
+    for p in ("a.bin", "b.bin", "d/x", "d/y", "d/sub/z"):
         (repo / p).unlink()
     run(repo, "checkout", "a.bin.dvl")  # the pointer names the same target
     assert (repo / "a.bin").exists() and not (repo / "b.bin").exists()
     run(repo, "checkout", "d/x")  # one file inside a tracked dir
     assert (repo / "d" / "x").read_bytes() == b"x"
-    assert not (repo / "d" / "y").exists()
+    assert not (repo / "d" / "y").exists() and not (repo / "d" / "sub" / "z").exists()
+    (repo / "d" / "y").write_bytes(b"unsaved")  # outside the target: left alone
+    run(repo, "checkout", "d/sub")  # a directory inside a tracked dir
+    assert (repo / "d" / "sub" / "z").read_bytes() == b"z"
+    assert (repo / "d" / "y").read_bytes() == b"unsaved"
+    assert not (repo / "b.bin").exists()
     proc = run(repo, "checkout", "nope.bin", check=False)
     assert proc.returncode == 2
     assert_one_line_error(proc, "nope.bin")

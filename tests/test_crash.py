@@ -21,7 +21,6 @@ from pathlib import Path
 
 import xxhash
 import yaml
-
 from conftest import DVLITE, GIT_ENV, git, run, tree_digests, write_tree
 
 TMP_MARK = ".dvlite-tmp-"
@@ -80,7 +79,10 @@ def count_objects(repo: Path) -> int:
 
 
 def check_cache(repo: Path) -> set[str]:
-    """Every object hashes to its name; only temp files may sit anywhere else. Returns the digests."""
+    """Every object hashes to its name; only temp files may sit anywhere else.
+
+    Returns the digests of the objects found.
+    """
     good: set[str] = set()
     root = objects_dir(repo)
     if not root.exists():
@@ -101,7 +103,10 @@ def check_cache(repo: Path) -> set[str]:
 
 
 def check_pointers(repo: Path, objects: set[str], expected_ws: dict[str, str]) -> list[str]:
-    """A pointer that exists parses and names data that is fully in the cache. Returns pointers found."""
+    """A pointer that exists parses and names data that is fully in the cache.
+
+    Returns the pointers found.
+    """
     found = []
     for name, kind in (("data.dvl", "dir"), ("big.bin.dvl", "file")):
         p = repo / name
@@ -121,7 +126,8 @@ def check_pointers(repo: Path, objects: set[str], expected_ws: dict[str, str]) -
         assert doc["files"] == len(entries) == N_SMALL
         absent = [path for path, d, _size, _x in entries if d not in objects]
         assert not absent, f"data.dvl lists files whose objects are not in the cache: {absent[:5]}"
-        assert {"data/" + e[0] for e in entries} == {k for k in expected_ws if k.startswith("data/")}
+        listed = {"data/" + e[0] for e in entries}
+        assert listed == {k for k in expected_ws if k.startswith("data/")}
     return found
 
 
@@ -214,7 +220,7 @@ def test_sigkill_during_add_never_corrupts_and_rerun_completes(repo, tmp_path):
         return lambda proc: kill_when(proc, condition)
 
     n_unique = len(unique)
-    for fraction in (0.15, 0.4, 0.65, 0.9):
+    for fraction in (0.2, 0.5, 0.8):
         one_kill(f"{fraction:.0%} of {full:.2f}s", lambda p, f=fraction: kill_after(p, f * full))
     one_kill("first object", when(lambda: count_objects(repo) >= 1))
     one_kill("half the objects", when(lambda: count_objects(repo) >= n_unique // 2))
@@ -223,8 +229,9 @@ def test_sigkill_during_add_never_corrupts_and_rerun_completes(repo, tmp_path):
     one_kill("first pointer written", when(lambda: (repo / "data.dvl").exists()))
 
     killed = [s for s in states if s[1]]
-    assert len(killed) >= 6, states
-    assert any(0 < n < n_unique for _how, _k, n, _p in killed), f"no kill landed mid-ingest: {states}"
+    assert len(killed) >= 5, states
+    mid_ingest = [s for s in killed if 0 < s[2] < n_unique]
+    assert mid_ingest, f"no kill landed mid-ingest: {states}"
 
     # The last kill's leftovers stay; a rerun completes from there.
     run(repo, "add", "data", "big.bin")
@@ -292,14 +299,24 @@ def test_sigkill_during_checkout_leaves_no_torn_file_and_rerun_restores(repo, tm
 
     def big_temp_file(at_least: int) -> bool:
         for entry in os.scandir(repo):
-            if entry.name.startswith(TMP_MARK) and entry.stat().st_size >= at_least:
-                return True
+            if entry.name.startswith(TMP_MARK):
+                try:
+                    if entry.stat().st_size >= at_least:
+                        return True
+                except FileNotFoundError:  # renamed into place meanwhile
+                    pass
         return False
 
     present = []
-    kills = [(f"{f:.0%} of {full:.2f}s", lambda p, f=f: kill_after(p, f * full)) for f in (0.3, 0.6, 0.9)]
-    kills += [(f"{n} files", lambda p, n=n: kill_when(p, lambda: n_files() >= n)) for n in (1, 1500)]
-    kills += [("big file half written", lambda p: kill_when(p, lambda: big_temp_file(BIG_SIZE // 2)))]
+    kills = [
+        (f"{f:.0%} of {full:.2f}s", lambda p, f=f: kill_after(p, f * full)) for f in (0.3, 0.6, 0.9)
+    ]
+    kills += [
+        (f"{n} files", lambda p, n=n: kill_when(p, lambda: n_files() >= n)) for n in (1, 1500)
+    ]
+    kills.append(
+        ("big file half written", lambda p: kill_when(p, lambda: big_temp_file(BIG_SIZE // 2)))
+    )
     for how, kill in kills:
         wipe()
         proc = start(repo, "checkout")
@@ -307,13 +324,17 @@ def test_sigkill_during_checkout_leaves_no_torn_file_and_rerun_restores(repo, tm
         proc.stderr.close()
         present.append((how, was_running, check_no_torn_file(how)))
     assert sum(1 for _h, k, _n in present if k) >= 4, present
-    assert any(0 < n < len(expected) for _h, k, n in present if k), f"no kill landed mid-checkout: {present}"
+    mid = [s for s in present if s[1] and 0 < s[2] < len(expected)]
+    assert mid, f"no kill landed mid-checkout: {present}"
 
     # Kill again on top of the last partial state, then a plain rerun finishes the job.
     proc = start(repo, "checkout")
     kill_after(proc, 0.3 * full)
     proc.stderr.close()
     check_no_torn_file("a second kill")
+    # Whatever the kills left, plus a torn temp file beside a restored one: not data.
+    (repo / "data" / "d01").mkdir(parents=True, exist_ok=True)
+    (repo / "data" / "d01" / f"{TMP_MARK}0123456789ab-f00001.bin").write_bytes(b"torn")
     co = run(repo, "checkout")
     assert TMP_MARK not in co.stdout + co.stderr
     assert workspace_digests(repo) == expected

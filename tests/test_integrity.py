@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import xxhash
 import yaml
-
 from conftest import git, run, write_tree
 
 TMP_MARK = ".dvlite-tmp-"
@@ -41,8 +40,9 @@ def corrupt(path: Path, mode: str, other: bytes) -> None:
         return
     data = path.read_bytes()
     assert len(data) >= 2
+    mid = len(data) // 2
     new = {
-        "flip": lambda: data[: len(data) // 2] + bytes([data[len(data) // 2] ^ 0x20]) + data[len(data) // 2 + 1:],
+        "flip": lambda: data[:mid] + bytes([data[mid] ^ 0x20]) + data[mid + 1:],
         "zero": lambda: b"",
         "half": lambda: data[: len(data) // 2],
         "other": lambda: other,
@@ -61,7 +61,11 @@ def problem_sections(stderr: str) -> dict[str, dict[str, str]]:
     current = None
     for line in stderr.splitlines():
         if line.startswith("error:"):
-            current = "corrupt" if "corrupt in the cache" in line else "missing" if "not in the cache" in line else None
+            current = (
+                "corrupt" if "corrupt in the cache" in line
+                else "missing" if "not in the cache" in line
+                else None
+            )
         elif line.startswith("    ") and current:
             path, _, digest = line.strip().rpartition(" (")
             out[current][path] = digest.rstrip(")")
@@ -72,11 +76,11 @@ def fsck_reports(stderr: str) -> dict[str, dict[str, str]]:
     """fsck's stderr -> {"corrupt": {digest: "used by ..."}, "missing": {...}}."""
     out: dict[str, dict[str, str]] = {"corrupt": {}, "missing": {}}
     for line in stderr.splitlines():
-        for label in out:
+        for label, found in out.items():
             prefix = f"error: {label}: "
             if line.startswith(prefix):
                 digest, _, users = line[len(prefix):].partition(" used by ")
-                out[label][digest] = users
+                found[digest] = users
     return out
 
 
@@ -84,7 +88,9 @@ def workspace_files(repo: Path) -> dict[str, bytes]:
     out = {}
     for p in sorted(repo.rglob("*")):
         rel = p.relative_to(repo).as_posix()
-        if p.is_file() and rel.split("/")[0] not in (".git", ".dvlite") and not rel.endswith((".dvl", ".gitignore")):
+        if rel.split("/")[0] in (".git", ".dvlite") or rel.endswith((".dvl", ".gitignore")):
+            continue
+        if p.is_file():
             out[rel] = p.read_bytes()
     return out
 
@@ -140,8 +146,10 @@ def test_corrupt_file_objects_are_never_checked_out_and_fsck_repair_add_heals(re
     assert "Traceback" not in co.stderr
     assert co.stdout.startswith(f"{len(intact)} written"), co.stdout
     reported = problem_sections(co.stderr)
-    assert reported["corrupt"] == {rel: d for rel, (m, d) in bad.items() if m != "delete"}, co.stderr
-    assert reported["missing"] == {rel: d for rel, (m, d) in bad.items() if m == "delete"}, co.stderr
+    corrupt_paths = {rel: d for rel, (m, d) in bad.items() if m != "delete"}
+    missing_paths = {rel: d for rel, (m, d) in bad.items() if m == "delete"}
+    assert reported["corrupt"] == corrupt_paths, co.stderr
+    assert reported["missing"] == missing_paths, co.stderr
     assert workspace_files(repo) == intact  # nothing written from a bad object, under any name
     assert not [p for p in repo.rglob(f"{TMP_MARK}*") if ".dvlite" not in p.parts]
 

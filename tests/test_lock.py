@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import DVLITE, GIT_ENV, run, write_tree
 
 HOLDER = """
@@ -111,7 +110,8 @@ def test_lock_released_during_the_wait_lets_the_command_proceed(repo, holder_fac
     )
     try:
         first = proc.stderr.readline()  # printed once the command finds the lock taken
-        assert first.strip() == f"waiting for the repository lock held by process {holder.pid} (checkout)..."
+        waiting = f"waiting for the repository lock held by process {holder.pid} (checkout)..."
+        assert first.strip() == waiting
         time.sleep(0.3)
         assert proc.poll() is None, "gave up while the lock was still held"
         assert not (repo / "data.bin.dvl").exists()  # nothing written while waiting
