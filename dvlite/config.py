@@ -63,6 +63,7 @@ def _read(path: str) -> ConfigFile:
 
 class Config:
     def __init__(self, dvlite_dir: str):
+        self.repo_root = os.path.dirname(os.path.abspath(dvlite_dir))
         self.shared = _read(os.path.join(dvlite_dir, "config"))
         self.local = _read(os.path.join(dvlite_dir, "config.local"))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import secrets
 import socket
 import time
@@ -61,16 +62,25 @@ def remote_configs(config: Config) -> dict[str, RemoteConfig]:
     found: dict[str, dict[str, str]] = {}
     for key, value in config.items().items():
         parts = key.split(".")
-        if len(parts) == 3 and parts[0] == "remote":
-            found.setdefault(parts[1], {})[parts[2]] = value
+        if len(parts) >= 3 and parts[0] == "remote":
+            found.setdefault(parts[1], {})[".".join(parts[2:])] = value
     out = {}
     for name, keys in sorted(found.items()):
         url = keys.pop("url", None)
         if url is None:
             continue  # options in config.local for a remote defined nowhere: ignored
-        keys.pop("jobs", None)
-        out[name] = RemoteConfig(name, url, _nest({k: _coerce(v) for k, v in keys.items()}))
+        if "://" not in url and not os.path.isabs(url):
+            url = os.path.normpath(os.path.join(config.repo_root, url))  # relative to the repo
+        options = {k: v if _is_secret(k) else _coerce(v) for k, v in keys.items()}
+        out[name] = RemoteConfig(name, url, _nest(options))
     return out
+
+
+def _is_secret(key: str) -> bool:
+    """Credentials and names stay strings even when they look like numbers."""
+    leaf = key.rsplit(".", 1)[-1]
+    return any(w in leaf for w in ("pass", "secret", "key", "token", "user", "name", "project",
+                                   "account", "connection", "sas", "id"))
 
 
 def _nest(flat: dict) -> dict:

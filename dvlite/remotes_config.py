@@ -27,11 +27,15 @@ def _require(config: Config, name: str) -> None:
 
 def add_remote(config: Config, name: str, url: str, default: bool, local: bool, force: bool) -> None:
     _check_name(name)
-    if name in remote_configs(config) and not force:
-        raise BadInputError(f"remote {name!r} already exists", hint="use --force to replace it")
+    if name in remote_configs(config):
+        if not force:
+            raise BadInputError(f"remote {name!r} already exists", hint="use --force to replace it")
+        was_default = config.get("core.remote") == name
+        remove_remote(config, name)
+        default = default or was_default
     config.set(f"remote.{name}.url", url, local=local)
     if default:
-        config.set("core.remote", name)
+        config.set("core.remote", name, local=local)
 
 
 def remove_remote(config: Config, name: str) -> None:
@@ -40,8 +44,9 @@ def remove_remote(config: Config, name: str) -> None:
         if cfg_file.parser.has_section(_section(name)):
             for option in list(cfg_file.parser.options(_section(name))):
                 config.unset(f"remote.{name}.{option}", local=cfg_file is config.local)
-    if config.get("core.remote") == name:
-        config.unset("core.remote")
+    for local in (False, True):
+        if config.get("core.remote") == name:
+            config.unset("core.remote", local=local)
 
 
 def rename_remote(config: Config, old: str, new: str) -> None:

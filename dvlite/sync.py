@@ -133,7 +133,7 @@ class PushResult:
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.missing_locally and not self.skipped_manifests
+        return not self.failed and not self.missing_locally
 
 
 def push(repo: Repo, targets: list[str], remote_name: str | None = None, jobs: int | None = None,
@@ -212,19 +212,21 @@ def _download(repo: Repo, remote: Remote, digest: str, size: int) -> None:
 
 def fetch(repo: Repo, targets: list[str], remote_name: str | None = None, jobs: int | None = None,
           revs: Revisions = Revisions(), callback=None) -> FetchResult:
-    remote = Remote(choose(repo.config, remote_name))
-    jobs = jobs or remote.default_jobs
     callback = callback or _noop_callback()
-    result = FetchResult(remote.name)
     outputs = outputs_for(repo, targets, revs)
-    remote_checked = False
+    lazy: list[Remote] = []
+
+    def connect() -> Remote:  # a fetch that finds everything cached needs no remote at all
+        if not lazy:
+            lazy.append(Remote(choose(repo.config, remote_name)))
+            lazy[0].read_layout()
+        return lazy[0]
+
+    result = FetchResult(remote_name or "")
 
     def manifest_of(t: Tracked, digest: str) -> Manifest | None:
-        nonlocal remote_checked
         if not repo.odb.contains(digest):
-            if not remote_checked:
-                remote.read_layout()
-                remote_checked = True
+            remote = connect()
             try:
                 _download(repo, remote, digest, 0)
             except FileNotFoundError:
@@ -239,8 +241,11 @@ def fetch(repo: Repo, targets: list[str], remote_name: str | None = None, jobs: 
         if digest not in {d for d, _ in result.corrupt_on_remote}:
             result.missing_on_remote.append((digest, [path]))
     wanted = sorted(repo.odb.missing(needs.files))
-    if wanted and not remote_checked:
-        remote.read_layout()
+    if not wanted and not lazy:
+        return result
+    remote = connect()
+    result.remote = remote.name
+    jobs = jobs or remote.default_jobs
     callback.set_size(sum(needs.sizes[d] for d in wanted))
 
     def get(digest: str) -> None:

@@ -13,8 +13,16 @@ from typing import NamedTuple
 
 from dvlite.digest import hash_bytes, hash_file, new_hasher
 from dvlite.errors import BadInputError, IntegrityError
-from dvlite.fsutil import TMP_MARK, atomic_copy, check_inside, reflink, remove_file, temp_name
-from dvlite.odb import ObjectStore
+from dvlite.fsutil import (
+    TMP_MARK,
+    atomic_copy,
+    atomic_write,
+    check_inside,
+    reflink,
+    remove_file,
+    temp_name,
+)
+from dvlite.odb import SMALL, ObjectStore
 from dvlite.state import RACY_NS, StatCache
 
 JOBS = min(16, 4 * (os.cpu_count() or 1))
@@ -202,11 +210,18 @@ class Materialiser:
                 raise IntegrityError(f"cache object {hexdigest} is corrupt")
 
         try:
-            f = open(self.odb.path(hexdigest), "rb")
+            f = open(self.odb.path(hexdigest), "rb", buffering=0)
         except FileNotFoundError:
             raise IntegrityError(f"object {hexdigest} is not in the cache") from None
         with f:
-            atomic_copy(f, dest, mode=self._mode(executable), on_chunk=h.update, before_replace=check)
+            if os.fstat(f.fileno()).st_size < SMALL:  # one read, sized by the file
+                data = f.readall()
+                h.update(data)
+                atomic_write(dest, data, mode=self._mode(executable), durable=False,
+                             before_replace=check)
+            else:
+                atomic_copy(f, dest, mode=self._mode(executable), on_chunk=h.update,
+                            before_replace=check)
 
     def _linked(self, hexdigest: str, dest: str, link: Callable[[str, str], None]) -> None:
         self._verify(hexdigest)

@@ -5,7 +5,9 @@
 #
 # Creates .venv/ (with python3, or $PYTHON) if it is missing and installs dvlite into it,
 # then versions a small dataset and a model with git + dvlite: add, commit, change, status,
-# add again, diff, go back to the first commit, come back, gc (dry run) and fsck.
+# add again, diff, go back to the first commit, come back, gc (dry run) and fsck. Then it
+# shares the data: push to a remote in a directory, clone the repository as a colleague
+# would, pull, and check the bytes of both versions with sha256sum.
 # Everything happens in a temporary directory that is deleted at the end.
 set -euo pipefail
 
@@ -162,5 +164,51 @@ run dvlite gc --all-commits
 
 step "Verify every object in the cache"
 run dvlite fsck
+
+step "Share the data: add a remote (here a directory) and commit its URL so clones know it"
+run dvlite remote add -d storage "$WORK/remote"
+run git add .dvlite/config
+run git commit -q -m "Add a dvlite remote"
+run dvlite status --cloud
+echo "(push sends what the current pointers need: version 2)"
+run dvlite push
+echo "(--all-commits also sends every earlier commit's data, so clones can go back in time)"
+run dvlite push --all-commits
+run dvlite status --cloud
+run_sh "find '$WORK/remote' -type f | LC_ALL=C sort | head -n 4"
+run cat "$WORK/remote/dvlite-remote.json"
+
+step "A colleague clones the git repository: pointers only, no data yet"
+run git clone -q "$WORK/project" "$WORK/colleague"
+run cd "$WORK/colleague"
+run dvlite status
+run dvlite pull
+echo "sha256 in the colleague's clone, compared with version 2 in the original:"
+CLONE_SUMS=$(fingerprint)
+echo "$CLONE_SUMS"
+if [[ $CLONE_SUMS == "$V2_SUMS" ]]; then
+    echo "OK: the colleague has version 2, byte for byte"
+else
+    diff <(echo "$V2_SUMS") <(echo "$CLONE_SUMS") || true
+    die "the clone does not match version 2"
+fi
+echo "(a second pull has nothing to do, and says so in one line)"
+run dvlite pull
+
+step "The colleague goes back to the first commit and pulls its data"
+run git checkout -q "$FIRST"
+echo "(that commit predates the remote, so its .dvlite/config does not name it;"
+echo " the colleague names it in the untracked .dvlite/config.local, which every commit sees)"
+run dvlite remote add --local storage "$WORK/remote"
+run dvlite pull
+echo "sha256 in the colleague's clone, compared with the fingerprint of version 1:"
+CLONE_SUMS=$(fingerprint)
+echo "$CLONE_SUMS"
+if [[ $CLONE_SUMS == "$V1_SUMS" ]]; then
+    echo "OK: the colleague has version 1, byte for byte"
+else
+    diff <(echo "$V1_SUMS") <(echo "$CLONE_SUMS") || true
+    die "the clone does not match version 1"
+fi
 
 step "Done; removing $WORK"

@@ -67,7 +67,9 @@ fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 echo "==> installing dvlite and its test dependencies into .venv"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e '.[test]'
+# constraints.txt pins the whole test environment to a set known to resolve: moto and s3fs
+# both reach for botocore, and an unpinned resolve backtracks into packages for Python 2.
+"$VENV/bin/python" -m pip install --quiet -e '.[test]' -c scripts/constraints.txt
 
 # --- Tests ---------------------------------------------------------------------------
 echo "==> python -m pytest -n 2 -q tests $*"

@@ -137,3 +137,47 @@ def test_push_and_pull_with_nothing_to_do_say_one_line(repo, tmp_path):
     run(repo, "remote", "add", "-d", "origin", str(tmp_path / "remote"))
     assert run(repo, "push").stdout.strip() == "Everything is already on origin."
     assert run(repo, "pull").stdout.strip() == "Everything is up to date."
+
+
+def test_relative_remote_path_is_relative_to_the_repo_root(repo, tmp_path):
+    write_tree(repo, {"sub/deeper/a.txt": b"a"})
+    run(repo, "add", "sub/deeper/a.txt")
+    run(repo / "sub" / "deeper", "remote", "add", "-d", "origin", "../store")
+    run(repo / "sub" / "deeper", "push")
+    assert (repo.parent / "store" / "dvlite-remote.json").exists()
+    assert not (repo / "sub" / "store").exists()
+
+
+def test_pull_with_everything_cached_needs_no_remote(repo):
+    write_tree(repo, {"a.txt": b"a"})
+    run(repo, "add", "a.txt")
+    (repo / "a.txt").unlink()
+    out = run(repo, "pull")
+    assert (repo / "a.txt").read_bytes() == b"a"
+    assert "1 written" in out.stdout
+
+
+def test_pushing_one_file_of_a_directory_is_not_an_error(repo, tmp_path):
+    write_tree(repo, {"data/a.txt": b"a", "data/b.txt": b"b"})
+    run(repo, "add", "data")
+    run(repo, "remote", "add", "-d", "origin", str(tmp_path / "remote"))
+    out = run(repo, "push", "data/a.txt")
+    assert "pushed 1 object(s)" in out.stdout
+    assert "manifest waits" in out.stderr
+    full = json.loads(run(repo, "push", "--json").stdout)
+    assert full["uploaded"] == 2  # b.txt, then the manifest once all its files are there
+
+
+def test_remote_add_force_replaces_the_whole_remote(repo):
+    run(repo, "remote", "add", "-d", "origin", "s3://a/b")
+    run(repo, "remote", "modify", "--local", "origin", "secret", "0123")
+    run(repo, "remote", "modify", "origin", "config_kwargs.retries.max_attempts", "1")
+    from dvlite.remote import remote_configs
+    from dvlite.repo import Repo
+
+    cfg = remote_configs(Repo(str(repo)).config)["origin"]
+    assert cfg.options == {"secret": "0123", "config_kwargs": {"retries": {"max_attempts": 1}}}
+    run(repo, "remote", "add", "--force", "origin", "s3://c/d")
+    cfg = remote_configs(Repo(str(repo)).config)["origin"]
+    assert (cfg.url, cfg.options) == ("s3://c/d", {})
+    assert run(repo, "remote", "default").stdout.strip() == "origin"

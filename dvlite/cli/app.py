@@ -238,7 +238,7 @@ def gc(
 
     repo = _repo()
     revs = Revisions(all_branches, all_tags, all_commits)
-    if cloud:
+    if cloud or remote:
         return _cloud_gc(repo, revs, remote, force, json_out)
     with _locked(repo, "gc"):
         result = run_gc(repo, revs, force)

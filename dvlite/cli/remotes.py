@@ -137,7 +137,7 @@ def push(
             ui.say(f"Everything is already on {result.remote}.")
         _report_missing(result.missing_locally, "not in the local cache, not pushed")
         for path in result.skipped_manifests:
-            ui.error(f"{path}: directory manifest not pushed because some of its files did not arrive")
+            ui.note(f"{path}: its manifest waits until every file of the directory is on the remote")
         for digest, reason in result.failed:
             ui.error(f"failed: {digest}: {reason}")
     if not result.ok:
