@@ -167,31 +167,3 @@ def test_sftp_errors(server):
         with pytest.raises(fsspec.exceptions.FSTimeoutError):  # a TimeoutError, empty message
             _fs(options)
         assert time.monotonic() - start < 5
-
-
-def test_sftp_paramiko_backend(server):
-    """fsspec's built-in paramiko SFTPFileSystem, reachable only by class once sshfs is installed."""
-    pytest.importorskip("paramiko")
-    import paramiko
-    from fsspec.implementations.sftp import SFTPFileSystem
-
-    root = server.extra["store"].as_posix()
-    fs = SFTPFileSystem(skip_instance_cache=True, **server.extra["paramiko_options"])
-    with pytest.raises(FileNotFoundError):  # pipe_file does not create parents ...
-        fs.pipe_file(root + "/a/b", b"xyz12")
-    fs.makedirs(root + "/a", exist_ok=True)
-    fs.pipe_file(root + "/a/b", b"xyz12")
-    assert fs.cat_file(root + "/a/b") == b"xyz12"
-    assert fs.cat_file(root + "/a/b", start=1, end=3) == b"yz"  # ranged reads are right here
-    assert fs.info(root + "/a")["name"] == root + "/a"
-    assert fs.find(server.url) == [root + "/a/b"]
-    fs.pipe_file(root + "/a/c", b"new")
-    fs.mv(root + "/a/c", root + "/a/b")  # posix-rename too: replaces the target
-    assert fs.cat_file(root + "/a/b") == b"new"
-    with pytest.raises(FileNotFoundError):
-        fs.info(root + "/nope")
-    fs.rm_file(root + "/a/b")
-    assert fs.ls(root + "/a") == []
-    with pytest.raises(paramiko.AuthenticationException):
-        SFTPFileSystem(skip_instance_cache=True, **server.extra["paramiko_bad_options"])
-    # NOT tested: sharing one paramiko instance between threads deadlocks (paramiko #718/#1836)
