@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from dvlite.errors import DvliteError, LockError
 
 TMP_MARK = ".dvlite-tmp-"
+COPY_CHUNK = 4 << 20
 
 
 def temp_name(path: str) -> str:
@@ -123,10 +124,18 @@ def atomic_copy(
     """Stream an open binary file into `path` atomically, calling on_chunk(bytes) per chunk."""
 
     def write(out) -> None:
-        while chunk := src_file.read(1 << 20):
+        if not hasattr(src_file, "readinto"):
+            while chunk := src_file.read(COPY_CHUNK):
+                if on_chunk is not None:
+                    on_chunk(chunk)
+                out.write(chunk)
+            return
+        buf = bytearray(COPY_CHUNK)  # one buffer for the whole file: no allocation per chunk
+        view = memoryview(buf)
+        while n := src_file.readinto(buf):
             if on_chunk is not None:
-                on_chunk(chunk)
-            out.write(chunk)
+                on_chunk(view[:n])
+            out.write(view[:n])
 
     atomic_write(path, writer=write, mode=mode, durable=durable, before_replace=before_replace)
 

@@ -12,12 +12,18 @@ import errno
 import os
 from collections.abc import Iterable, Iterator
 
-from dvlite.digest import CHUNK, Digest, hash_bytes, hash_file, new_hasher, finish
+from dvlite.digest import Digest, finish, hash_bytes, hash_file, new_hasher
 from dvlite.errors import IntegrityError
-from dvlite.fsutil import TMP_MARK, atomic_copy, atomic_write, remove_file, temp_name
+from dvlite.fsutil import COPY_CHUNK, TMP_MARK, atomic_copy, atomic_write, remove_file, temp_name
 
 OBJECT_MODE = 0o444
 SMALL = 4 << 20  # files below this are read in one call
+
+
+def _write_all(out, view: memoryview) -> None:
+    written = 0
+    while written < len(view):
+        written += out.write(view[written:])
 
 
 class ObjectStore:
@@ -94,13 +100,16 @@ class ObjectStore:
             h = new_hasher()
             size = 0
             try:
-                with open(tmp, "wb") as out:
-                    chunk = first
-                    while chunk:
-                        h.update(chunk)
-                        out.write(chunk)
-                        size += len(chunk)
-                        chunk = f.read(CHUNK * 4)
+                with open(tmp, "wb", buffering=0) as out:
+                    h.update(first)
+                    out.write(first)
+                    size = len(first)
+                    buf = bytearray(COPY_CHUNK)  # reused: no allocation per chunk
+                    view = memoryview(buf)
+                    while n := f.readinto(buf):
+                        h.update(view[:n])
+                        _write_all(out, view[:n])
+                        size += n
                     if durable:
                         out.flush()
                         os.fsync(out.fileno())

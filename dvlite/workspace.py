@@ -224,10 +224,13 @@ class Materialiser:
                             before_replace=check)
 
     def _linked(self, hexdigest: str, dest: str, link: Callable[[str, str], None]) -> None:
-        self._verify(hexdigest)
         tmp = temp_name(dest)
-        link(self.odb.path(hexdigest), tmp)
         try:
+            link(self.odb.path(hexdigest), tmp)
+        except FileNotFoundError:
+            raise IntegrityError(f"object {hexdigest} is not in the cache") from None
+        try:
+            self._verify(hexdigest)  # after the link: a filesystem that cannot link costs no read
             os.replace(tmp, dest)
         except BaseException:
             remove_file(tmp)
