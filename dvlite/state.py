@@ -83,9 +83,9 @@ class StatCache:
         return None
 
     def put(self, path: str, st: os.stat_result, hexdigest: str) -> None:
-        if time.time_ns() - st.st_mtime_ns < RACY_NS or not _storable(path):
-            return
-        self._pending[path] = (st.st_ino, st.st_mtime_ns, st.st_size, hexdigest)
+        """Remember a digest; whether it is old enough to keep is decided when saving."""
+        if _storable(path):
+            self._pending[path] = (st.st_ino, st.st_mtime_ns, st.st_size, hexdigest)
 
     def tree_matches(self, path: str, digest: str, fingerprint: str) -> bool:
         """Was directory `path` last seen matching manifest `digest` with this stat fingerprint?"""
@@ -117,12 +117,14 @@ class StatCache:
         except sqlite3.DatabaseError:
             self.reset()
             con = self._connect()
+        now = time.time_ns()
+        keep = {p: row for p, row in self._pending.items() if now - row[1] >= RACY_NS}
         try:
             with con:
                 con.executemany("DELETE FROM state WHERE path = ?", [(p,) for p in self._dropped])
                 con.executemany(
                     "INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?)",
-                    [(p, *row) for p, row in self._pending.items()],
+                    [(p, *row) for p, row in keep.items()],
                 )
                 con.executemany(
                     "INSERT OR REPLACE INTO trees VALUES (?, ?, ?)",
@@ -134,7 +136,7 @@ class StatCache:
             return
         con.close()
         if self._rows is not None:
-            self._rows.update(self._pending)
+            self._rows.update(keep)
         self._pending.clear()
         self._dropped.clear()
         self._trees.clear()

@@ -409,7 +409,9 @@ def _apply(repo: Repo, hasher: Hasher, plan: _Plan, result: CheckoutResult) -> N
         return rel, digest, None
 
     with ThreadPoolExecutor(JOBS) as pool:
-        for rel, digest, problem in pool.map(one, plan.writes):
+        # In digest order, consecutive creates land in different directories, which ext4 does
+        # 1.7x faster than filling one directory at a time (measured: docs/performance.md).
+        for rel, digest, problem in pool.map(one, sorted(plan.writes, key=lambda w: w[1])):
             if problem is None:
                 result.written.append(rel)
             else:

@@ -170,6 +170,7 @@ class Materialiser:
         self.link_types = list(link_types)
         self._lock = threading.Lock()
         self._umask = _umask()
+        self._dirs: set[str] = set()
 
     def _verify(self, hexdigest: str) -> None:
         if not self.odb.verify(hexdigest):
@@ -180,8 +181,9 @@ class Materialiser:
     def materialise(self, hexdigest: str, dest: str, executable: bool) -> str:
         """Write object `hexdigest` to `dest` atomically; return the link type used."""
         parent = os.path.dirname(dest)
-        if not os.path.isdir(parent):
+        if parent not in self._dirs:
             os.makedirs(parent, exist_ok=True)
+            self._dirs.add(parent)
         for kind in list(self.link_types):
             if executable and kind in ("hardlink", "symlink"):
                 continue  # it would share the read-only, non-executable object's mode
