@@ -181,3 +181,27 @@ def test_remote_add_force_replaces_the_whole_remote(repo):
     cfg = remote_configs(Repo(str(repo)).config)["origin"]
     assert (cfg.url, cfg.options) == ("s3://c/d", {})
     assert run(repo, "remote", "default").stdout.strip() == "origin"
+
+
+def test_progress_bar_on_a_terminal(repo, tmp_path):
+    import pty
+
+    write_tree(repo, {f"data/{i}.bin": os.urandom(2000) for i in range(50)})
+    run(repo, "add", "data")
+    run(repo, "remote", "add", "-d", "origin", str(tmp_path / "remote"))
+    pid, fd = pty.fork()
+    if pid == 0:  # the child runs dvlite with a terminal on stdout and stderr
+        os.chdir(repo)
+        os.execve(DVLITE[0], [*DVLITE, "push", "-j", "4"], {**os.environ, **GIT_ENV})
+    output = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, output.decode(errors="replace")
+    assert b"pushed 51 object(s)" in output

@@ -25,7 +25,7 @@ class RichCallback(Callback):
         super().__init__()
         self.progress = progress
         self.files = 0
-        self.bytes_task = progress.add_task(label, total=None)
+        self.bytes_task = progress.add_task(label, total=None, files=0)
 
     def set_size(self, size):
         super().set_size(size)
@@ -51,7 +51,5 @@ def transfer_progress(label: str, quiet: bool):
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=err, transient=True) as progress:
-        cb = RichCallback(progress, label)
-        progress.update(cb.bytes_task, files=0)
-        yield cb
+        yield RichCallback(progress, label)
 
