@@ -155,6 +155,17 @@ class ObjectStore:
                     before_replace=check)
         return size
 
+    def temp_path(self, hexdigest: str) -> str:
+        """A temp file name beside where `hexdigest` will live (same filesystem)."""
+        return temp_name(os.path.join(self._fan_dir(hexdigest), hexdigest[2:]))
+
+    def adopt(self, tmp: str, hexdigest: str, origin: str) -> None:
+        """Move a downloaded temp file into the store if its bytes hash to `hexdigest`."""
+        if hash_file(tmp).hex != hexdigest:
+            raise IntegrityError(f"corrupt object {origin}: its bytes do not match its digest")
+        os.chmod(tmp, OBJECT_MODE)
+        os.replace(tmp, self.path(hexdigest))
+
     def read_verified(self, hexdigest: str) -> bytes:
         try:
             with open(self.path(hexdigest), "rb") as f:

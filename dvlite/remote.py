@@ -368,13 +368,16 @@ class Remote:
                 raise
             self.call(lambda: self.fs.rm_file(tmp))
 
-    def open_object(self, hexdigest: str):
+    def get_object(self, hexdigest: str, local_path: str) -> None:
+        """Download an object to a local file in one streamed request."""
         path = self.object_path(hexdigest)
-        return self.call(lambda: self.fs.open(path, "rb", block_size=1 << 22))
+        self.call(lambda: self.fs.get_file(path, local_path))
 
     def read_object(self, hexdigest: str) -> bytes:
         path = self.object_path(hexdigest)
-        return self.call(lambda: self.fs.cat_file(path))
+        # s3fs asks for the size with a HEAD before every GET unless told not to split the read
+        kwargs = {"max_concurrency": 1} if self.protocol in ("s3", "s3a") else {}
+        return self.call(lambda: self.fs.cat_file(path, **kwargs))
 
     def remove_object(self, hexdigest: str) -> None:
         self._require_writable()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -204,8 +205,13 @@ class FetchResult:
 def _download(repo: Repo, remote: Remote, digest: str, size: int) -> None:
     origin = f"{remote.cfg.url.rstrip('/')}/objects/{digest[:2]}/{digest[2:]}"
     if size >= STREAM_ABOVE:
-        with remote.open_object(digest) as f:
-            repo.odb.put_verified(f, digest, origin)
+        tmp = repo.odb.temp_path(digest)
+        try:
+            remote.get_object(digest, tmp)
+            repo.odb.adopt(tmp, digest, origin)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     else:
         repo.odb.put_verified(remote.read_object(digest), digest, origin)
 

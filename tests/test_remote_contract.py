@@ -166,3 +166,28 @@ def test_wrong_credentials_one_line_error(repo, remote):
     first = out.stderr.strip().splitlines()[0]
     assert first.startswith("error: remote 'origin'") and "access denied" in first
     assert sorted(p.name for p in (repo / ".dvlite").iterdir()) == before
+
+
+def test_large_object_is_streamed_and_verified(repo, remote, tmp_path):
+    import os
+
+    import xxhash
+
+    big = os.urandom(5 << 20)  # above the size that is downloaded to a temp file, not in memory
+    write_tree(repo, {"big.bin": big})
+    run(repo, "add", "big.bin")
+    configure(repo, remote)
+    commit_all(repo, "big")
+    run(repo, "push")
+    other = clone(repo, tmp_path / "other", remote)
+    run(other, "pull")
+    assert (other / "big.bin").read_bytes() == big
+    digest = xxhash.xxh3_128_hexdigest(big)
+    fs, root = storage(remote)
+    fs.pipe_file(f"{root}/objects/{digest[:2]}/{digest[2:]}", os.urandom(5 << 20))
+    third = clone(repo, tmp_path / "third", remote)
+    out = run(third, "pull", check=False)
+    assert out.returncode != 0 and "corrupt object on origin" in out.stderr
+    assert not (third / "big.bin").exists()
+    leftovers = [p for p in (third / ".dvlite/cache").rglob("*") if p.is_file()]
+    assert leftovers == []  # neither the object nor its temp file stayed
