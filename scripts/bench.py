@@ -17,24 +17,28 @@ next to the floors on the same data: `cp` / `cp -a` (to a sibling directory on t
 same filesystem, removed afterwards), the same followed by `sync`, `cat` of the data
 to /dev/null, and for the tree `git add` and `git status` of the tree committed in git.
 
-Every command runs as a child process; wall time is measured around it and its
-peak RSS comes from `/usr/bin/time -f %M` (the largest RSS of the command or any
-descendant it waited for; os.wait4 is the fallback, see `measure`). Floors and
-tools run in interleaved rounds, so load from other processes hits both sides. The page cache cannot be dropped reliably without root, so every dataset is
-read once (`cat`) before anything is timed and every tool sees a warm page cache;
-`sync` runs (untimed) before each timed command so nobody pays for another's
-dirty pages.
+Every command runs as a child process. Wall time is measured around it; CPU time
+(user + system, children included) comes from os.wait4; peak RSS comes from
+`/usr/bin/time -f %M` (os.wait4 is the fallback, see `measure`). Floors and tools
+run in interleaved rounds, so a burst of load from other processes hits both sides.
 
-Each step is repeated --repeat times (default 3) and the median is reported; the
-peak RSS is the largest seen. Stdlib only; run it with the project's venv:
+The page cache cannot be dropped reliably without root, so every dataset is read
+once (`cat`) before anything is timed and every tool sees a warm page cache; `sync`
+runs (untimed) before each timed command so nobody pays for another's dirty pages;
+many-file trees made by a round are deleted only after the last round (see
+`discard`).
+
+Each step is repeated --repeat times (default 3): the median wall and CPU times
+are reported, the peak RSS is the largest seen. Stdlib only; run it with the
+project's venv:
 
     .venv/bin/python scripts/bench.py [--scale F] [--dataset big|tree|all]
-                                      [--repeat N] [--json] [--workdir DIR] [--keep-data]
-                                      [--save FILE]
+                                      [--repeat N] [--json] [--workdir DIR]
+                                      [--keep-data] [--save FILE]
 
 Adding another tool (issue 4: DVC, installed into its own venv): write a function
-`bench_<tool>(ctx, ds) -> dict[step, list[Run]]` like `bench_dvlite` below and
-register it in TOOLS; the tables and the JSON pick it up as extra columns.
+`bench_<tool>(ctx, ds, round) -> {step: Run}` like `bench_dvlite` below and register
+it in TOOLS; the tables and the JSON pick it up as extra columns.
 """
 
 from __future__ import annotations
@@ -114,6 +118,11 @@ class Ctx:
     env: dict[str, str]
     dvlite: list[str]
     use_time: bool = True
+    defer_deletes: bool = False  # see `discard`
+    wait_idle: bool = False  # see `wait_for_idle`
+    waited: float = 0.0
+    gave_up: int = 0
+    rewarm: Callable[[], None] | None = None  # re-reads the current dataset after a long wait
 
 
 TIME = "/usr/bin/time"
@@ -128,6 +137,9 @@ def measure(ctx: Ctx, cmd: list[str], cwd: str, capture: bool = True) -> Run:
     64 MiB generation block). Without /usr/bin/time we fall back to os.wait4 anyway.
     """
     os.sync()
+    if ctx.wait_idle and wait_for_idle(ctx) > 20 and ctx.rewarm is not None:
+        ctx.rewarm()  # the page cache may have dropped data idle for a minute; read it again
+        os.sync()
     with tempfile.TemporaryFile(dir=ctx.scratch) as out, \
             tempfile.TemporaryFile(dir=ctx.scratch) as err, \
             tempfile.NamedTemporaryFile(dir=ctx.scratch, mode="r") as rss_file:
@@ -157,6 +169,37 @@ def measure(ctx: Ctx, cmd: list[str], cwd: str, capture: bool = True) -> Run:
     return Run(seconds, rss_kib, cpu, stdout)
 
 
+def _cpu_ticks() -> tuple[int, int]:
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def wait_for_idle(ctx: Ctx, busy_max: float = 0.25, timeout: float = 300.0) -> float:
+    """On a shared machine, wait until other processes leave the CPUs mostly idle.
+
+    Between commands this script itself is idle, so any CPU time spent is someone
+    else's. Waits until two consecutive half-second windows are below `busy_max`
+    of all CPUs, or `timeout` seconds (then counts it in `gave_up`).
+    """
+    start = time.monotonic()
+    calm = 0
+    busy0, total0 = _cpu_ticks()
+    while calm < 2:
+        time.sleep(0.5)
+        busy1, total1 = _cpu_ticks()
+        fraction = (busy1 - busy0) / max(1, total1 - total0)
+        busy0, total0 = busy1, total1
+        calm = calm + 1 if fraction < busy_max else 0
+        if time.monotonic() - start > timeout:
+            ctx.gave_up += 1
+            break
+    waited = time.monotonic() - start
+    ctx.waited += waited
+    return waited
+
+
 def quiet(ctx: Ctx, cmd: list[str], cwd: str) -> str:
     """An untimed helper command; raises on failure."""
     proc = subprocess.run(cmd, cwd=cwd, env=ctx.env, capture_output=True, text=True, check=False)
@@ -174,6 +217,7 @@ class Dataset:
     params: dict
     description: str
     home: str = ""  # the directory holding the pristine copy (`home/target`)
+    current: str = ""  # where the pristine copy is right now (moved into repositories)
 
     @property
     def path(self) -> str:
@@ -305,8 +349,8 @@ def cat_cmd(ds: Dataset, path: str) -> list[str]:
 
 
 def warm_up(ctx: Ctx, ds: Dataset) -> None:
-    """Read everything once so every timed tool starts with the data in the page cache."""
-    measure(ctx, cat_cmd(ds, ds.path), ctx.scratch, capture=False)
+    """Read the data (wherever it is now) so the timed tools find it in the page cache."""
+    subprocess.run(cat_cmd(ds, ds.current or ds.path), stdout=subprocess.DEVNULL, check=True)
 
 
 # --- git repositories -------------------------------------------------------------
@@ -322,11 +366,36 @@ def move_in(ds: Dataset, repo: str) -> str:
     """Move the pristine data into `repo` (a rename: instant, metadata unchanged)."""
     dest = os.path.join(repo, ds.target)
     os.rename(ds.path, dest)
+    ds.current = dest
     return dest
 
 
 def move_out(ds: Dataset, repo: str) -> None:
     os.rename(os.path.join(repo, ds.target), ds.path)
+    ds.current = ds.path
+
+
+def discard(ctx: Ctx, path: str) -> None:
+    """Remove `path` now, or (for many-file trees) move it aside until the dataset is done.
+
+    On ext4 without a journal (this benchmark's reference machine) the inode allocator
+    skips inodes deleted in the last minutes (`recently_deleted()`), re-checking each
+    one on every create: creating 50,000 files right after deleting 50,000 costs several
+    times more kernel time. Deleting between rounds would tax whichever command runs
+    next (cp -a, git add, dvlite add or checkout alike), so trees are deleted at the end.
+    """
+    if not os.path.lexists(path):
+        return
+    if ctx.defer_deletes:
+        trash = os.path.join(ctx.scratch, "trash")
+        os.makedirs(trash, exist_ok=True)
+        os.rename(path, os.path.join(trash, f"{len(os.listdir(trash)):04d}"))
+    else:
+        remove(path)
+
+
+def empty_trash(ctx: Ctx) -> None:
+    remove(os.path.join(ctx.scratch, "trash"))
 
 
 def remove(path: str) -> None:
@@ -357,11 +426,11 @@ def floor_round(ctx: Ctx, ds: Dataset, r: int) -> dict[str, Run]:
     copy = os.path.join(ctx.scratch, "floor-copy")
     cp = ["cp", "-a"] if ds.is_dir else ["cp"]
     out["cp"] = measure(ctx, [*cp, ds.path, copy], ctx.scratch)
-    remove(copy)
+    discard(ctx, copy)
     out["cp+sync"] = measure(
         ctx, ["sh", "-c", 'cp "$@" && sync', "sh", *cp[1:], ds.path, copy], ctx.scratch
     )
-    remove(copy)
+    discard(ctx, copy)
     out["cat"] = measure(ctx, cat_cmd(ds, ds.path), ctx.scratch, capture=False)
     if ds.is_dir:
         repo = os.path.join(ctx.scratch, f"git-{ds.name}-{r}")
@@ -376,7 +445,7 @@ def floor_round(ctx: Ctx, ds: Dataset, r: int) -> dict[str, Run]:
             out["git status"] = run
         finally:
             move_out(ds, repo)
-        remove(repo)
+        discard(ctx, repo)
     return out
 
 
@@ -425,7 +494,7 @@ def bench_dvlite(ctx: Ctx, ds: Dataset, r: int) -> dict[str, Run]:
     if "up to date" not in run.stdout:
         raise CommandFailed(f"dvlite status after checkout is not clean:\n{run.stdout[-1000:]}")
     runs["status_after_checkout"] = run
-    remove(repo)
+    discard(ctx, repo)
     return runs
 
 
@@ -458,12 +527,16 @@ def loadavg() -> str:
 def bench_dataset(ctx: Ctx, ds: Dataset) -> dict:
     log(f"[{ds.name}] warm-up read of the data")
     warm_up(ctx, ds)
+    ctx.defer_deletes = ds.is_dir
     load_start = loadavg()
     floors: dict[str, list[Run]] = {}
     tools: dict[str, dict[str, list[Run]]] = {name: {s: [] for s in STEPS} for name in TOOLS}
     # Rounds interleave the floors and the tools, so a burst of load on a shared
     # machine hits both sides of a ratio rather than one.
+    ctx.rewarm = lambda: warm_up(ctx, ds)
     for r in range(ctx.repeat):
+        if r:
+            warm_up(ctx, ds)  # page cache idle for a minute may be reclaimed (see docs)
         log(f"[{ds.name}] round {r + 1}/{ctx.repeat}: floors")
         for key, run in floor_round(ctx, ds, r).items():
             floors.setdefault(key, []).append(run)
@@ -471,6 +544,9 @@ def bench_dataset(ctx: Ctx, ds: Dataset) -> dict:
             log(f"[{ds.name}] round {r + 1}/{ctx.repeat}: {name}")
             for step, run in fn(ctx, ds, r).items():
                 tools[name][step].append(run)
+    log(f"[{ds.name}] removing the rounds' copies and repositories")
+    empty_trash(ctx)
+    ctx.defer_deletes = False
     cp = "cp -a" if ds.is_dir else "cp"
     steps = {}
     for step in STEPS:
@@ -571,6 +647,17 @@ def fs_type(path: str) -> str:
     return kind
 
 
+def source_revision(ctx: Ctx) -> str:
+    """The last commit that changed dvlite/ in this checkout, and whether dvlite/ has local edits."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = quiet(ctx, ["git", "log", "-1", "--format=%h", "--", "dvlite"], root).strip()
+        dirty = quiet(ctx, ["git", "status", "--porcelain", "--", "dvlite"], root).strip()
+    except CommandFailed:
+        return "unknown"
+    return head + (" + uncommitted changes in dvlite/" if dirty else "")
+
+
 def machine(ctx: Ctx) -> dict:
     mem = "?"
     with open("/proc/meminfo") as f:
@@ -602,6 +689,7 @@ def machine(ctx: Ctx) -> dict:
         "python": platform.python_version(),
         "dvlite": quiet(ctx, [*ctx.dvlite, "--version"], ctx.scratch).strip(),
         "git": quiet(ctx, ["git", "--version"], ctx.scratch).strip(),
+        "source": source_revision(ctx),
         "loadavg_start": loadavg(),
         "startup": startup,
     }
@@ -622,10 +710,13 @@ def prepare_workdir(workdir: str) -> None:
     open(os.path.join(workdir, MARKER), "w").close()
 
 
-def needed_bytes(datasets: list[Dataset]) -> int:
-    # pristine data + floor copy + dvlite cache + checked-out copy (+ git objects for the tree)
+def needed_bytes(datasets: list[Dataset], repeat: int) -> int:
+    # big: pristine + cp copy + dvlite cache + checked-out copy at a time (deleted as it goes);
+    # tree: pristine + per round two cp copies, git objects, dvlite cache, checked-out copy
+    # (kept until the dataset is done, see `discard`)
     return sum(
-        5 * ds.params["files"] * (TREE_MAX + 4 * KIB) if ds.is_dir else 4 * ds.params["size"]
+        (1 + 5 * repeat) * ds.params["files"] * (TREE_MAX + 4 * KIB) if ds.is_dir
+        else 4 * ds.params["size"]
         for ds in datasets
     )
 
@@ -638,6 +729,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs per step; the median is reported")
     ap.add_argument("--json", action="store_true", help="print the raw numbers as JSON")
     ap.add_argument("--save", metavar="FILE", help="also write the JSON report to FILE")
+    ap.add_argument("--wait-idle", action="store_true",
+                    help="before each timed command, wait until other processes leave the "
+                         "CPUs mostly idle (for shared machines)")
     ap.add_argument("--keep-data", action="store_true", help="keep the generated data for reuse")
     args = ap.parse_args(argv)
     if not 0 < args.scale <= 1 or args.repeat < 1:
@@ -650,14 +744,14 @@ def main(argv: list[str] | None = None) -> int:
     remove(scratch)
     os.makedirs(scratch)
     ctx = Ctx(workdir, scratch, args.repeat, {**os.environ, **GIT_ENV}, dvlite_command(),
-              use_time=os.access(TIME, os.X_OK))
+              use_time=os.access(TIME, os.X_OK), wait_idle=args.wait_idle)
 
     all_sets = make_datasets(args.scale)
     chosen = list(all_sets.values()) if args.dataset == "all" else [all_sets[args.dataset]]
     free = shutil.disk_usage(workdir).free
-    if free < needed_bytes(chosen):
-        sys.exit(f"error: {free / GIB:.1f} GiB free in {workdir}; "
-                 f"about {needed_bytes(chosen) / GIB:.1f} GiB needed")
+    needed = needed_bytes(chosen, args.repeat)
+    if free < needed:
+        sys.exit(f"error: {free / GIB:.1f} GiB free in {workdir}; about {needed / GIB:.1f} GiB needed")
 
     results = {}
     try:
@@ -677,6 +771,9 @@ def main(argv: list[str] | None = None) -> int:
                 remove(workdir)
 
     meta["loadavg_end"] = loadavg()
+    meta["source_end"] = source_revision(ctx)
+    meta["idle_wait"] = {"enabled": args.wait_idle, "seconds": round(ctx.waited, 1),
+                         "gave_up": ctx.gave_up}
     report = {
         "command": " ".join(["scripts/bench.py", *(argv if argv is not None else sys.argv[1:])]),
         "scale": args.scale,
@@ -696,10 +793,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     m = meta
     print(f"dvlite benchmark {m['date']}: {m['dvlite']}, Python {m['python']}, {m['git']}")
+    print(f"dvlite source: {m['source']}")
+    if m["source_end"] != m["source"]:
+        print(f"warning: the dvlite source changed during the run (now {m['source_end']})")
     print(f"machine: {m['nproc']} cores ({m['cpu']}), {m['memory']} RAM, {m['filesystem']}, "
           f"kernel {m['kernel']}")
     print(f"scale {args.scale}, median of {args.repeat} runs; {report['page_cache']}")
     print(f"load average (1/5/15 min) at start {m['loadavg_start']}, at end {m['loadavg_end']}")
+    if args.wait_idle:
+        print(f"waited {ctx.waited:.0f}s in total for idle CPUs before timed commands"
+              + (f" (gave up {ctx.gave_up} times after 300s)" if ctx.gave_up else ""))
     for k, s in m["startup"].items():
         print(f"startup: {k}: {s['seconds']:.3f}s")
     for name, res in results.items():
