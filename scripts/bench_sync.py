@@ -42,9 +42,7 @@ import filecmp
 import json
 import os
 import platform
-import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,6 +50,18 @@ import time
 import urllib.request
 import uuid
 from dataclasses import dataclass
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import (  # noqa: E402 - the shared generators and helpers, one copy
+    CommandFailed,
+    dvlite_command,
+    gen_big,
+    gen_tree,
+    loadavg,
+    log,
+    remove,
+    summary,
+)
 
 KIB = 1 << 10
 MIB = 1 << 20
@@ -96,10 +106,6 @@ AWS_UNSET = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_DEFAULT_REGION", "AWS_RE
              "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 # --- measuring --------------------------------------------------------------------
 
 @dataclass
@@ -108,10 +114,6 @@ class Run:
     rss_kib: int
     cpu: float = 0.0
     stdout: str = ""
-
-
-class CommandFailed(RuntimeError):
-    pass
 
 
 @dataclass
@@ -206,39 +208,6 @@ def make_datasets(scale: float) -> dict[str, Dataset]:
     }
 
 
-def gen_big(path: str, size: int, block_size: int, seed: int) -> None:
-    block = bytearray(random.Random(seed).randbytes(block_size))
-    view = memoryview(block)
-    with open(path, "wb") as f:
-        written = index = 0
-        while written < size:
-            block[:8] = index.to_bytes(8, "little")
-            n = min(block_size, size - written)
-            f.write(view[:n])
-            written += n
-            index += 1
-    os.utime(path, (DATA_MTIME, DATA_MTIME))
-
-
-def gen_tree(top: str, files: int, folders: int, min_size: int, max_size: int, seed: int) -> None:
-    rng = random.Random(seed)
-    pool = rng.randbytes(MIB + max_size)
-    dirs = [os.path.join(top, f"g{i // 10:02d}", f"d{i:03d}") for i in range(folders)]
-    for d in dirs:
-        os.makedirs(d)
-    for i in range(files):
-        size = rng.randint(min_size, max_size)
-        offset = rng.randrange(0, len(pool) - size)
-        data = bytearray(pool[offset:offset + size])
-        data[:8] = i.to_bytes(8, "little")
-        path = os.path.join(dirs[i % folders], f"f{i:05d}.bin")
-        with open(path, "wb") as f:
-            f.write(data)
-        os.utime(path, (DATA_MTIME, DATA_MTIME))
-    for d in dirs:
-        os.utime(d, (DATA_MTIME, DATA_MTIME))
-
-
 def ensure_data(ds: Dataset, data_root: str) -> None:
     ds.home = os.path.join(data_root, ds.name)
     params_file = os.path.join(data_root, ds.name + ".params.json")
@@ -298,16 +267,6 @@ def check_pulled(ds: Dataset, pulled: str, who: str) -> dict:
 
 
 # --- file system helpers -----------------------------------------------------------
-
-def remove(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        for d, dirs, _ in os.walk(path):  # cache objects and dirs may be read-only
-            for name in dirs:
-                os.chmod(os.path.join(d, name), 0o755)
-        os.chmod(path, 0o755)
-        shutil.rmtree(path)
-    elif os.path.lexists(path):
-        os.unlink(path)
 
 
 def discard(ctx: Ctx, path: str) -> None:
@@ -462,21 +421,6 @@ def bench_tool(ctx: Ctx, tool: str, remote: str, ds: Dataset, r: int) -> tuple[d
 
 # --- reporting --------------------------------------------------------------------
 
-def summary(runs: list[Run]) -> dict:
-    return {
-        "seconds": statistics.median(r.seconds for r in runs),
-        "min_seconds": min(r.seconds for r in runs),
-        "cpu_seconds": statistics.median(r.cpu for r in runs),
-        "rss_mib": max(r.rss_kib for r in runs) / 1024,
-        "runs": [round(r.seconds, 4) for r in runs],
-        "cpu_runs": [round(r.cpu, 4) for r in runs],
-    }
-
-
-def loadavg() -> str:
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
 
 def bench_dataset_remote(ctx: Ctx, ds: Dataset, remote: str, tools: list[str]) -> dict:
     ctx.defer_deletes = ds.is_dir
@@ -536,10 +480,6 @@ def table(res: dict, data_bytes: int) -> str:
 
 
 # --- set-up -----------------------------------------------------------------------
-
-def dvlite_command() -> list[str]:
-    script = os.path.join(os.path.dirname(sys.executable), "dvlite")
-    return [script] if os.access(script, os.X_OK) else [sys.executable, "-m", "dvlite"]
 
 
 def dvc_command(args, workdir: str) -> list[str]:
