@@ -22,11 +22,12 @@ Every command runs as a child process. Wall time is measured around it; CPU time
 `/usr/bin/time -f %M` (os.wait4 is the fallback, see `measure`). Floors and tools
 run in interleaved rounds, so a burst of load from other processes hits both sides.
 
-The page cache cannot be dropped reliably without root, so every dataset is read
-once (`cat`) before anything is timed and every tool sees a warm page cache; `sync`
-runs (untimed) before each timed command so nobody pays for another's dirty pages;
-many-file trees made by a round are deleted only after the last round (see
-`discard`).
+The page cache cannot be dropped reliably without root, so the data is read (`cat`)
+before each round, and every tool sees a warm page cache; `sync` runs (untimed)
+before each timed command so nobody pays for another's dirty pages; many-file trees
+made by a round are deleted only after the last round (see `discard`). With
+--wait-idle, each timed command first waits for the other processes on a shared
+machine to leave the CPUs idle (and re-reads the data after a long wait).
 
 Each step is repeated --repeat times (default 3): the median wall and CPU times
 are reported, the peak RSS is the largest seen. Stdlib only; run it with the
@@ -176,7 +177,7 @@ def _cpu_ticks() -> tuple[int, int]:
     return sum(fields[:8]) - idle, sum(fields[:8])
 
 
-def wait_for_idle(ctx: Ctx, busy_max: float = 0.25, timeout: float = 300.0) -> float:
+def wait_for_idle(ctx: Ctx, busy_max: float = 0.25, timeout: float = 120.0) -> float:
     """On a shared machine, wait until other processes leave the CPUs mostly idle.
 
     Between commands this script itself is idle, so any CPU time spent is someone
@@ -778,8 +779,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["scripts/bench.py", *(argv if argv is not None else sys.argv[1:])]),
         "scale": args.scale,
         "repeat": args.repeat,
-        "page_cache": "warm: each dataset is read once (cat) before timing; "
-                      "sync before every timed command",
+        "page_cache": "warm: the data is read (cat) before each round and after a long "
+                      "idle wait; sync before every timed command",
         "machine": meta,
         "datasets": results,
         "targets": targets(results),
@@ -802,7 +803,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average (1/5/15 min) at start {m['loadavg_start']}, at end {m['loadavg_end']}")
     if args.wait_idle:
         print(f"waited {ctx.waited:.0f}s in total for idle CPUs before timed commands"
-              + (f" (gave up {ctx.gave_up} times after 300s)" if ctx.gave_up else ""))
+              + (f" (gave up {ctx.gave_up} times after 120s)" if ctx.gave_up else ""))
     for k, s in m["startup"].items():
         print(f"startup: {k}: {s['seconds']:.3f}s")
     for name, res in results.items():
