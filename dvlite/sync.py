@@ -252,31 +252,49 @@ def fetch(repo: Repo, targets: list[str], remote_name: str | None = None, jobs: 
     for path, digest in needs.unreadable:
         if digest not in {d for d, _ in result.corrupt_on_remote}:
             result.missing_on_remote.append((digest, [path]))
-    wanted = sorted(repo.odb.missing(needs.files), key=_spread)
+    wanted = repo.odb.missing(needs.files)
     if not wanted and not lazy:
         return result
-    remote = connect()
+    _transfer_in(repo, connect(), {d: needs.sizes[d] for d in wanted}, jobs, callback, result,
+                 needs.paths_of)
+    return result
+
+
+def fetch_objects(repo: Repo, sizes: dict[str, int], remote_name: str | None = None,
+                  jobs: int | None = None, callback=None) -> FetchResult:
+    """Bring the objects `sizes` names (digest -> size) into the cache, verified; for the API."""
+    result = FetchResult(remote_name or "")
+    wanted = repo.odb.missing(sizes)
+    if wanted:
+        remote = Remote(choose(repo.config, remote_name))
+        remote.read_layout()
+        _transfer_in(repo, remote, {d: sizes[d] for d in wanted}, jobs,
+                     callback or _noop_callback(), result, lambda d: [d])
+    return result
+
+
+def _transfer_in(repo: Repo, remote: Remote, sizes: dict[str, int], jobs: int | None, callback,
+                 result: FetchResult, paths_of) -> None:
     result.remote = remote.name
     jobs = jobs or remote.default_jobs
-    callback.set_size(sum(needs.sizes[d] for d in wanted))
+    callback.set_size(sum(sizes.values()))
 
     def get(digest: str) -> None:
-        _download(repo, remote, digest, needs.sizes[digest])
+        _download(repo, remote, digest, sizes[digest])
 
-    for digest, error in _run(jobs, get, wanted):
+    for digest, error in _run(jobs, get, sorted(sizes, key=_spread)):
         if error is None:
             result.downloaded += 1
-            result.downloaded_bytes += needs.sizes[digest]
-            callback.relative_update(needs.sizes[digest])
+            result.downloaded_bytes += sizes[digest]
+            callback.relative_update(sizes[digest])
         elif isinstance(error, IntegrityError):
             result.corrupt_on_remote.append((digest, remote.object_path(digest)))
         elif isinstance(error, FileNotFoundError):
-            result.missing_on_remote.append((digest, needs.paths_of(digest)))
+            result.missing_on_remote.append((digest, paths_of(digest)))
         else:
             result.failed.append((digest, str(error)))
     if result.downloaded:
         sync_barrier(repo.odb.root)
-    return result
 
 
 # --- status --cloud, gc --cloud ---------------------------------------------------------------

@@ -399,9 +399,15 @@ def doctor(json_out: bool = JSON) -> None:
     ui.say(f"link types that work here: {', '.join(works)} (cache.type = {info['cache.type']})")
 
 
+from dvlite.cli import data as _data  # noqa: E402
+from dvlite.cli import gitside as _gitside  # noqa: E402
+from dvlite.cli import pipeline as _pipeline  # noqa: E402
 from dvlite.cli.remotes import register as _register_remotes  # noqa: E402
 
 _register_remotes(app)
+_pipeline.register(app)
+_gitside.register(app)
+_data.register(app)
 
 
 # --- entry point ----------------------------------------------------------------------
