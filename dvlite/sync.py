@@ -145,11 +145,17 @@ class PushResult:
 
 def push(repo: Repo, targets: list[str], remote_name: str | None = None, jobs: int | None = None,
          revs: Revisions = Revisions(), callback=None) -> PushResult:
+    return push_outputs(repo, outputs_for(repo, targets, revs), remote_name, jobs, callback)
+
+
+def push_outputs(repo: Repo, outputs: list[tuple[Tracked, str | None]], remote_name: str | None = None,
+                 jobs: int | None = None, callback=None) -> PushResult:
+    """Push what `outputs` need (e.g. the pointers of the commits a `git push` sends)."""
     remote = Remote(choose(repo.config, remote_name))
     remote._require_writable()
     jobs = jobs or remote.default_jobs
     callback = callback or _noop_callback()
-    needs = _needs(outputs_for(repo, targets, revs), _local_manifest(repo))
+    needs = _needs(outputs, _local_manifest(repo))
     result = PushResult(remote.name)
     for path, digest in needs.unreadable:
         result.missing_locally.append((digest, [path]))
