@@ -1,9 +1,11 @@
 """Remotes: a URL and options from the config become an fsspec filesystem; errors become one line.
 
-Remote layout (version 1):
+Remote layout (version 2; version 1 is the same without packs/):
 
-    <root>/dvlite-remote.json      {"format": "dvlite-remote", "layout": 1}
+    <root>/dvlite-remote.json      {"format": "dvlite-remote", "layout": 2}
     <root>/objects/ab/cdef...      one object per file, named by digest, as in the cache
+    <root>/packs/<hex>.pack        small objects back to back (dvlite/packs.py)
+    <root>/packs/<hex>.idx         where each object sits in that pack; written after the pack
 
 Filesystem-like remotes (local, SFTP, WebDAV) receive uploads under a temp name
 that is renamed into place; object stores (S3, GCS, Azure) write whole objects
@@ -18,16 +20,18 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from dvlite.config import Config
-from dvlite.errors import BadInputError, DvliteError, RemoteError
+from dvlite.errors import BadInputError, DvliteError, IntegrityError, RemoteError
 from dvlite.fsutil import TMP_MARK
 
 LAYOUT_FILE = "dvlite-remote.json"
-LAYOUT = 1
+LAYOUT = 2  # the newest layout this dvlite reads and writes
+LOOSE_LAYOUT = 1  # a remote holding only loose objects still says 1
 EXTRAS = {
     "s3": "s3", "s3a": "s3", "gs": "gs", "gcs": "gs", "az": "azure", "abfs": "azure",
     "adl": "azure", "sftp": "ssh", "ssh": "ssh", "webdav": "webdav", "http": "http", "https": "http",
@@ -200,13 +204,37 @@ def retrying(fn: Callable[[], T], remote: RemoteConfig, attempts: int = 4,
                 raise err from exc
         except (RemoteError, DvliteError):
             raise
-        except Exception as exc:  # noqa: BLE001 - classified below
+        except Exception as exc:
             err = classify(exc, remote)
             if not err.transient or attempt == attempts - 1:
                 raise err from exc
         sleep(delay)
         delay *= 2
     raise AssertionError("unreachable")
+
+
+def run_jobs(jobs: int, fn, items: Iterable):
+    """Apply fn to items concurrently; yield (item, error or None). Permanent remote errors stop all."""
+    items = list(items)
+    if not items:
+        return
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        futures = [(item, pool.submit(fn, item)) for item in items]
+        try:
+            for item, fut in futures:
+                try:
+                    fut.result()
+                    yield item, None
+                except RemoteError as exc:
+                    if not exc.transient:
+                        raise
+                    yield item, exc
+                except (FileNotFoundError, IntegrityError) as exc:
+                    yield item, exc
+        except BaseException:
+            for _, fut in futures:
+                fut.cancel()
+            raise
 
 
 # --- the remote -------------------------------------------------------------------------
@@ -224,6 +252,7 @@ class Remote:
         self._fs = None
         self._root: str | None = None
         self._made: set[str] = set()
+        self._layout: int | None = None
 
     @property
     def name(self) -> str:
@@ -257,7 +286,7 @@ class Remote:
                                       hint="see docs/remotes.md for the supported URLs") from exc
                 raise RemoteError(f"{where}: bad option ({exc})",
                                   hint="check `dvlite remote modify` options") from exc
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise classify(exc, self.cfg) from exc
             self._fs, self._root = fs, root.rstrip("/")
         return self._fs
@@ -287,6 +316,8 @@ class Remote:
     # --- layout -------------------------------------------------------------------------
     def read_layout(self) -> int | None:
         """The remote's layout version, None for a remote nothing was pushed to."""
+        if self._layout is not None:
+            return self._layout
         path = f"{self.root}/{LAYOUT_FILE}"
         try:
             data = self.call(lambda: self.fs.cat_file(path))
@@ -302,12 +333,16 @@ class Remote:
                 f"remote {self.name!r} uses layout {layout}; this dvlite reads up to {LAYOUT}",
                 hint="upgrade dvlite",
             )
+        self._layout = layout
         return layout
 
-    def ensure_layout(self) -> None:
-        if self.read_layout() is None:
-            body = json.dumps({"format": "dvlite-remote", "layout": LAYOUT}).encode() + b"\n"
+    def ensure_layout(self, layout: int = LOOSE_LAYOUT) -> None:
+        """Record the layout before writing what needs it; never downgrade."""
+        current = self.read_layout()
+        if current is None or current < layout:
+            body = json.dumps({"format": "dvlite-remote", "layout": layout}).encode() + b"\n"
             self.write_bytes(f"{self.root}/{LAYOUT_FILE}", body)
+            self._layout = layout
 
     # --- objects ---------------------------------------------------------------------------
     def list_objects(self) -> set[str]:
@@ -318,6 +353,19 @@ class Remote:
         except FileNotFoundError:
             return set()
         return {d for d in map(self.digest_of, paths) if d}
+
+    def loose_sizes(self) -> dict[str, int]:
+        base = f"{self.root}/objects"
+        try:
+            found = self.call(lambda: self.fs.find(base, withdirs=False, detail=True))
+        except FileNotFoundError:
+            return {}
+        out = {}
+        for path, info in found.items():
+            digest = self.digest_of(path)
+            if digest:
+                out[digest] = int(info.get("size") or 0)
+        return out
 
     def has_object(self, hexdigest: str) -> bool:
         try:
@@ -391,12 +439,37 @@ class Remote:
         except FileNotFoundError:
             pass
 
-    def temp_files(self) -> list[str]:
-        base = f"{self.root}/objects"
+    # --- packs -------------------------------------------------------------------------------
+    def pack_path(self, pack: str, ext: str) -> str:
+        return f"{self.root}/packs/{pack}.{ext}"
+
+    def _find(self, base: str) -> list[str]:
         try:
-            paths = self.call(lambda: self.fs.find(base, withdirs=False))
+            return self.call(lambda: self.fs.find(base, withdirs=False))
         except FileNotFoundError:
             return []
+
+    def list_packs(self) -> set[str]:
+        """Packs whose index is complete: an index is written only after its pack."""
+        names = {p.rsplit("/", 1)[-1] for p in self._find(f"{self.root}/packs")}
+        return {n[:-4] for n in names if n.endswith(".idx") and not n.startswith(TMP_MARK)}
+
+    def read_file(self, path: str) -> bytes:
+        return self.call(lambda: self.fs.cat_file(path))
+
+    def read_range(self, path: str, start: int, end: int) -> bytes:
+        if self.protocol in ("sftp", "ssh"):  # sshfs's cat_file ignores start/end
+            def read() -> bytes:
+                with self.fs.open(path, "rb", block_size=end - start) as f:
+                    f.seek(start)
+                    return f.read(end - start)
+
+            return self.call(read)
+        data = self.call(lambda: self.fs.cat_file(path, start=start, end=end))
+        return data[start:end] if len(data) > end - start else data  # a backend that sent it all
+
+    def temp_files(self) -> list[str]:
+        paths = self._find(f"{self.root}/objects") + self._find(f"{self.root}/packs")
         return [p for p in paths if p.rsplit("/", 1)[-1].startswith(TMP_MARK)]
 
     def remove_path(self, path: str) -> None:

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from dvlite.errors import IntegrityError, RemoteError
+from dvlite import packstore
+from dvlite.errors import IntegrityError
 from dvlite.fsutil import sync_barrier
 from dvlite.maintain import Revisions, kept_outputs, used_objects
 from dvlite.manifest import Manifest
-from dvlite.remote import Remote, choose
+from dvlite.packs import group_for_packs
+from dvlite.packstore import Inventory
+from dvlite.remote import Remote, choose, run_jobs
 from dvlite.repo import Repo
 from dvlite.tracked import Tracked, load_tracked, select
 
-FEW = 32  # up to this many candidates, ask for each; beyond, list the remote
 STREAM_ABOVE = 4 << 20
 
 
@@ -94,36 +94,12 @@ def _local_manifest(repo: Repo):
     return read
 
 
-def _present(remote: Remote, candidates: set[str], jobs: int) -> set[str]:
-    if remote.kind == "http" or len(candidates) <= FEW:
-        with ThreadPoolExecutor(jobs) as pool:
-            found = list(pool.map(remote.has_object, sorted(candidates)))
-        return {d for d, ok in zip(sorted(candidates), found) if ok}
-    return remote.list_objects() & candidates
+def index_cache(repo: Repo) -> str:
+    return os.path.join(repo.dvlite_dir, "tmp", "pack-index")
 
 
-def _run(jobs: int, fn, items: Iterable):
-    """Apply fn to items concurrently; yield (item, error or None). Permanent remote errors stop all."""
-    items = list(items)
-    if not items:
-        return
-    with ThreadPoolExecutor(max(1, jobs)) as pool:
-        futures = [(item, pool.submit(fn, item)) for item in items]
-        try:
-            for item, fut in futures:
-                try:
-                    fut.result()
-                    yield item, None
-                except RemoteError as exc:
-                    if not exc.transient:
-                        raise
-                    yield item, exc
-                except (FileNotFoundError, IntegrityError) as exc:
-                    yield item, exc
-        except BaseException:
-            for _, fut in futures:
-                fut.cancel()
-            raise
+def _inventory(repo: Repo, remote: Remote, candidates: set[str], jobs: int) -> Inventory:
+    return packstore.inventory(remote, candidates, index_cache(repo), jobs)
 
 
 # --- push -------------------------------------------------------------------------------------
@@ -165,37 +141,47 @@ def push_outputs(repo: Repo, outputs: list[tuple[Tracked, str | None]], remote_n
     if not candidates:
         return result
     remote.read_layout()  # refuse a newer layout before writing anything
-    present = _present(remote, candidates, jobs)
+    present = _inventory(repo, remote, candidates, jobs).holding(candidates)
     result.present = len(present)
-    files = sorted(set(needs.files) - local_missing - present, key=_spread)
-    callback.set_size(sum(needs.sizes[d] for d in files))
-    if files or (set(needs.manifests) - present):
+    files = {d: needs.sizes[d] for d in sorted(set(needs.files) - local_missing - present, key=_spread)}
+    callback.set_size(sum(files.values()))
+    arrived = set(present)
+
+    def done(digests: list[str], error: BaseException | None) -> None:
+        for digest in digests:
+            if error is None:
+                arrived.add(digest)
+                result.uploaded += 1
+                result.uploaded_bytes += needs.sizes.get(digest, 0)
+                callback.relative_update(needs.sizes.get(digest, 0))
+            else:
+                result.failed.append((digest, str(error)))
+
+    _upload(repo, remote, files, jobs, done)
+    # a manifest goes up only when every file it lists is there
+    waiting = {d: entries for d, entries in needs.manifests.items() if d not in present}
+    ready = {d: repo.odb.size(d) for d, entries in waiting.items() if entries <= arrived}
+    needs.sizes.update(ready)
+    result.skipped_manifests = sorted(needs.manifest_paths[d] for d in waiting if d not in ready)
+    _upload(repo, remote, ready, jobs, done)
+    return result
+
+
+def _upload(repo: Repo, remote: Remote, sizes: dict[str, int], jobs: int, done) -> None:
+    """Small objects in packs, the rest one by one; `done(digests, error)` after each upload."""
+    small = {d: s for d, s in sizes.items() if packstore.is_packable(s)}
+    large = [d for d in sizes if d not in small]
+    if large:
         remote.ensure_layout()
 
     def upload(digest: str) -> None:
         remote.upload(repo.odb.path(digest), digest)
 
-    arrived = set(present)
-    for digest, error in _run(jobs, upload, files):
-        if error is None:
-            arrived.add(digest)
-            result.uploaded += 1
-            result.uploaded_bytes += needs.sizes[digest]
-            callback.relative_update(needs.sizes[digest])
-        else:
-            result.failed.append((digest, str(error)))
-    # a manifest goes up only when every file it lists is there
-    ready = [d for d, entries in needs.manifests.items() if d not in present and entries <= arrived]
-    result.skipped_manifests = sorted(
-        needs.manifest_paths[d] for d, entries in needs.manifests.items()
-        if d not in present and not entries <= arrived
-    )
-    for digest, error in _run(jobs, upload, ready):
-        if error is None:
-            result.uploaded += 1
-        else:
-            result.failed.append((digest, str(error)))
-    return result
+    for digest, error in run_jobs(jobs, upload, large):
+        done([digest], error)
+    groups = group_for_packs(small)
+    for group, error in packstore.upload_packs(remote, repo.odb, groups, index_cache(repo), jobs):
+        done(group, error)
 
 
 # --- fetch, pull --------------------------------------------------------------------------------
@@ -205,6 +191,7 @@ class FetchResult:
     remote: str
     downloaded: int = 0
     downloaded_bytes: int = 0
+    read_bytes: int = 0  # bytes requested from the remote: objects, pack ranges, manifests
     missing_on_remote: list[tuple[str, list[str]]] = field(default_factory=list)
     corrupt_on_remote: list[tuple[str, str]] = field(default_factory=list)  # (digest, remote path)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (digest, reason) after retries
@@ -214,45 +201,78 @@ class FetchResult:
         return not self.missing_on_remote and not self.corrupt_on_remote and not self.failed
 
 
-def _download(repo: Repo, remote: Remote, digest: str, size: int) -> None:
-    origin = f"{remote.cfg.url.rstrip('/')}/objects/{digest[:2]}/{digest[2:]}"
-    if size >= STREAM_ABOVE:
-        tmp = repo.odb.temp_path(digest)
-        try:
-            remote.get_object(digest, tmp)
-            repo.odb.adopt(tmp, digest, origin)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    else:
-        repo.odb.put_verified(remote.read_object(digest), digest, origin)
+class _Source:
+    """A remote being read from; its pack indexes are loaded once, when first needed."""
+
+    def __init__(self, repo: Repo, remote: Remote, jobs: int | None):
+        self.repo, self.remote = repo, remote
+        self.jobs = jobs or remote.default_jobs
+        self._inv: Inventory | None = None
+
+    @property
+    def inv(self) -> Inventory:
+        if self._inv is None:
+            self._inv = packstore.read_packs(self.remote, index_cache(self.repo), self.jobs)
+        return self._inv
+
+    def where(self, digest: str) -> str:
+        loc = self.inv.packed.get(digest)
+        if loc is not None:
+            return f"{self.remote.pack_path(loc.pack, 'pack')} (object {digest})"
+        return self.remote.object_path(digest)
+
+    def download(self, digest: str, size: int) -> None:
+        """One object into the cache, verified; FileNotFoundError when the remote lacks it."""
+        loc = self.inv.packed.get(digest)
+        if loc is not None:
+            data = self.remote.read_range(self.remote.pack_path(loc.pack, "pack"),
+                                          loc.offset, loc.offset + loc.length)
+            self.repo.odb.put_verified(data, digest, self.where(digest))
+            return
+        origin = self.where(digest)
+        if size >= STREAM_ABOVE:
+            tmp = self.repo.odb.temp_path(digest)
+            try:
+                self.remote.get_object(digest, tmp)
+                self.repo.odb.adopt(tmp, digest, origin)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        else:
+            self.repo.odb.put_verified(self.remote.read_object(digest), digest, origin)
+
+    def manifest(self, t: Tracked, digest: str, result: FetchResult) -> Manifest | None:
+        if not self.repo.odb.contains(digest):
+            try:
+                self.download(digest, 0)
+                result.read_bytes += self.repo.odb.size(digest)
+            except FileNotFoundError:
+                return None
+            except IntegrityError:
+                result.corrupt_on_remote.append((digest, self.where(digest)))
+                return None
+        return _local_manifest(self.repo)(t, digest)
 
 
 def fetch(repo: Repo, targets: list[str], remote_name: str | None = None, jobs: int | None = None,
           revs: Revisions = Revisions(), callback=None) -> FetchResult:
     callback = callback or _noop_callback()
     outputs = outputs_for(repo, targets, revs)
-    lazy: list[Remote] = []
+    lazy: list[_Source] = []
 
-    def connect() -> Remote:  # a fetch that finds everything cached needs no remote at all
+    def connect() -> _Source:  # a fetch that finds everything cached needs no remote at all
         if not lazy:
-            lazy.append(Remote(choose(repo.config, remote_name)))
-            lazy[0].read_layout()
+            remote = Remote(choose(repo.config, remote_name))
+            remote.read_layout()
+            lazy.append(_Source(repo, remote, jobs))
         return lazy[0]
 
     result = FetchResult(remote_name or "")
 
     def manifest_of(t: Tracked, digest: str) -> Manifest | None:
-        if not repo.odb.contains(digest):
-            remote = connect()
-            try:
-                _download(repo, remote, digest, 0)
-            except FileNotFoundError:
-                return None
-            except IntegrityError:
-                result.corrupt_on_remote.append((digest, remote.object_path(digest)))
-                return None
-        return _local_manifest(repo)(t, digest)
+        if repo.odb.contains(digest):
+            return _local_manifest(repo)(t, digest)
+        return connect().manifest(t, digest, result)
 
     needs = _needs(outputs, manifest_of)
     for path, digest in needs.unreadable:
@@ -261,8 +281,7 @@ def fetch(repo: Repo, targets: list[str], remote_name: str | None = None, jobs: 
     wanted = repo.odb.missing(needs.files)
     if not wanted and not lazy:
         return result
-    _transfer_in(repo, connect(), {d: needs.sizes[d] for d in wanted}, jobs, callback, result,
-                 needs.paths_of)
+    _transfer_in(connect(), {d: needs.sizes[d] for d in wanted}, callback, result, needs.paths_of)
     return result
 
 
@@ -274,31 +293,44 @@ def fetch_objects(repo: Repo, sizes: dict[str, int], remote_name: str | None = N
     if wanted:
         remote = Remote(choose(repo.config, remote_name))
         remote.read_layout()
-        _transfer_in(repo, remote, {d: sizes[d] for d in wanted}, jobs,
+        _transfer_in(_Source(repo, remote, jobs), {d: sizes[d] for d in wanted},
                      callback or _noop_callback(), result, lambda d: [d])
     return result
 
 
-def _transfer_in(repo: Repo, remote: Remote, sizes: dict[str, int], jobs: int | None, callback,
-                 result: FetchResult, paths_of) -> None:
+def _transfer_in(source: _Source, sizes: dict[str, int], callback, result: FetchResult,
+                 paths_of) -> None:
+    repo, remote = source.repo, source.remote
     result.remote = remote.name
-    jobs = jobs or remote.default_jobs
     callback.set_size(sum(sizes.values()))
 
-    def get(digest: str) -> None:
-        _download(repo, remote, digest, sizes[digest])
-
-    for digest, error in _run(jobs, get, sorted(sizes, key=_spread)):
+    def record(digest: str, error: BaseException | None) -> None:
         if error is None:
             result.downloaded += 1
             result.downloaded_bytes += sizes[digest]
             callback.relative_update(sizes[digest])
         elif isinstance(error, IntegrityError):
-            result.corrupt_on_remote.append((digest, remote.object_path(digest)))
+            result.corrupt_on_remote.append((digest, source.where(digest)))
         elif isinstance(error, FileNotFoundError):
             result.missing_on_remote.append((digest, paths_of(digest)))
         else:
             result.failed.append((digest, str(error)))
+
+    packed = {d for d in sizes if d in source.inv.packed}
+    outcomes: dict = {}
+
+    def read(r) -> None:
+        outcomes[r] = packstore.fetch_read(remote, repo.odb, r)
+
+    for r, error in run_jobs(source.jobs, read, packstore.fetch_reads(source.inv, packed)):
+        result.read_bytes += r.end - r.start
+        for digest, obj_error in (outcomes.pop(r) if error is None else
+                                  [(d, error) for d, _, _ in r.objects]):
+            record(digest, obj_error)
+    loose = sorted((d for d in sizes if d not in packed), key=_spread)
+    for digest, error in run_jobs(source.jobs, lambda d: source.download(d, sizes[d]), loose):
+        result.read_bytes += sizes[digest] if error is None else 0
+        record(digest, error)
     if result.downloaded:
         sync_barrier(repo.odb.root)
 
@@ -327,7 +359,7 @@ def cloud_status(repo: Repo, targets: list[str], remote_name: str | None = None,
                            | ({t.pointer.digest.hex} if needs.unreadable else set())))
     everything = set().union(*(s for _, s in per_output)) if per_output else set()
     remote.read_layout()
-    on_remote = _present(remote, everything, jobs) if everything else set()
+    on_remote = _inventory(repo, remote, everything, jobs).holding(everything) if everything else set()
     local = everything - repo.odb.missing(everything)
     out = []
     for path, digests in per_output:
@@ -349,7 +381,10 @@ def cloud_status(repo: Repo, targets: list[str], remote_name: str | None = None,
 @dataclass(frozen=True)
 class CloudGcResult:
     remote: str
-    unused: list[str]
+    unused: list[str]  # objects no kept revision needs, loose or packed
+    unused_bytes: int
+    repacked: list[str]  # packs rewritten without their unused objects
+    dropped: list[str]  # packs holding only unused objects
     temp_files: list[str]
     removed: bool
 
@@ -357,15 +392,15 @@ class CloudGcResult:
 def cloud_gc(repo: Repo, revs: Revisions, remote_name: str | None, force: bool,
              jobs: int | None = None) -> CloudGcResult:
     remote = Remote(choose(repo.config, remote_name))
-    jobs = jobs or remote.default_jobs
     remote._require_writable()
     remote.read_layout()
+    source = _Source(repo, remote, jobs)
     outputs = kept_outputs(repo, revs)
     for _where, t in outputs:  # manifests we lack locally are read from the remote
         digest = t.pointer.digest.hex
         if t.pointer.kind == "dir" and not repo.odb.contains(digest):
             try:
-                _download(repo, remote, digest, 0)
+                source.download(digest, 0)
             except (FileNotFoundError, IntegrityError):
                 pass
     used = used_objects(repo, outputs)
@@ -376,9 +411,22 @@ def cloud_gc(repo: Repo, revs: Revisions, remote_name: str | None, force: bool,
             "gc would not know what it keeps",
             hint="fetch or re-add that data first",
         )
-    unused = sorted(remote.list_objects() - set(used.users))
+    keep = set(used.users)
+    inv = source.inv
+    loose = remote.loose_sizes()
+    unused = {d: size for d, size in loose.items() if d not in keep}
+    plan = packstore.plan_repack(inv, keep)
+    for pack in plan.dropped + plan.repacked:
+        for digest, (_offset, length) in inv.indexes[pack].entries.items():
+            if digest not in keep:
+                unused[digest] = length
     temps = remote.temp_files()
     if force:
-        list(_run(jobs, remote.remove_object, unused))
-        list(_run(jobs, remote.remove_path, temps))
-    return CloudGcResult(remote.name, unused, temps, force)
+        for pack in plan.repacked:  # the replacement is complete before the old pack goes
+            packstore.repack(remote, inv.indexes[pack], keep, index_cache(repo))
+        for pack in plan.repacked + plan.dropped:
+            packstore.remove_pack(remote, pack)
+        list(run_jobs(source.jobs, remote.remove_object, sorted(set(loose) - keep)))
+        list(run_jobs(source.jobs, remote.remove_path, temps))
+    return CloudGcResult(remote.name, sorted(unused), sum(unused.values()), plan.repacked,
+                         plan.dropped, temps, force)

@@ -10,6 +10,7 @@ from pathlib import Path
 import fsspec.core
 import pytest
 
+from dvlite.packs import PackIndex
 from conftest import git, run, write_tree
 from servers.base import Server, ServerUnavailable
 
@@ -79,7 +80,20 @@ def clone(src: Path, dst: Path, server: Server) -> Path:
     return dst
 
 
-def remote_objects(server: Server) -> set[str]:
+def _indexes(fs, root: str) -> dict[str, PackIndex]:
+    try:
+        names = [p for p in fs.find(f"{root}/packs") if p.endswith(".idx")]
+    except FileNotFoundError:
+        return {}
+    out = {}
+    for path in names:
+        if not path.rsplit("/", 1)[-1].startswith(".dvlite-tmp-"):
+            index = PackIndex.from_bytes(fs.cat_file(path), path)
+            out[index.pack] = index
+    return out
+
+
+def loose_objects(server: Server) -> set[str]:
     fs, root = storage(server)
     try:
         paths = fs.find(f"{root}/objects")
@@ -91,3 +105,52 @@ def remote_objects(server: Server) -> set[str]:
         if not name.startswith(".dvlite-tmp-"):
             out.add(head + name)
     return out
+
+
+def remote_objects(server: Server) -> set[str]:
+    """Every object the remote holds, loose or in a pack (as dvlite would see it)."""
+    fs, root = storage(server)
+    packed = {d for index in _indexes(fs, root).values() for d in index.entries}
+    return loose_objects(server) | packed
+
+
+def corrupt_object(server: Server, digest: str, data: bytes | None = None) -> None:
+    """Overwrite an object's bytes where it lives: its loose file, or its bytes inside a pack."""
+    fs, root = storage(server)
+    if digest in loose_objects(server):
+        fs.pipe_file(f"{root}/objects/{digest[:2]}/{digest[2:]}", data or b"evil bytes")
+        return
+    for index in _indexes(fs, root).values():
+        if digest in index.entries:
+            offset, length = index.entries[digest]
+            path = f"{root}/packs/{index.pack}.pack"
+            pack = bytearray(fs.cat_file(path))
+            pack[offset:offset + length] = bytes(b ^ 0xFF for b in pack[offset:offset + length])
+            fs.pipe_file(path, bytes(pack))
+            return
+    raise AssertionError(f"{digest} is not on the remote")
+
+
+def drop_object(server: Server, digest: str) -> None:
+    """Make the remote lose one object (its loose file, or its entry in a pack index)."""
+    fs, root = storage(server)
+    if digest in loose_objects(server):
+        fs.rm_file(f"{root}/objects/{digest[:2]}/{digest[2:]}")
+        return
+    for index in _indexes(fs, root).values():
+        if digest in index.entries:
+            entries = {d: loc for d, loc in index.entries.items() if d != digest}
+            fs.pipe_file(f"{root}/packs/{index.pack}.idx",
+                         PackIndex(index.pack, index.pack_size, entries).to_bytes())
+            return
+    raise AssertionError(f"{digest} is not on the remote")
+
+
+def drop_packs(server: Server) -> list[str]:
+    """As if a push had died before writing any index: the packs are there, invisible."""
+    fs, root = storage(server)
+    lost = []
+    for index in _indexes(fs, root).values():
+        fs.rm_file(f"{root}/packs/{index.pack}.idx")
+        lost += list(index.entries)
+    return lost

@@ -13,6 +13,10 @@ from remote_helpers import (
     commit_all,
     configure,
     fresh_location,
+    corrupt_object,
+    drop_object,
+    drop_packs,
+    loose_objects,
     make_data,
     remote_objects,
     serve,
@@ -48,13 +52,18 @@ def _digests(data: dict[str, bytes]) -> dict[str, str]:
 
 
 def test_push_then_noop_push(repo, remote, pushed):
+    import xxhash
+
     objects = remote_objects(remote)
     assert len(objects) == len(pushed) + 1  # every file and the directory manifest
+    # small files travel in packs: the only loose object is nothing (model.bin is 200 kB)
+    assert loose_objects(remote) == set()
     again = run(repo, "push")
     assert "Everything is already on origin" in again.stdout
     assert remote_objects(remote) == objects
     status = run(repo, "status", "--cloud")
     assert "in sync" in status.stdout
+    assert xxhash.xxh3_128_hexdigest(pushed["model.bin"]) in objects
 
 
 def test_pull_into_fresh_clone_is_byte_identical(repo, remote, pushed, tmp_path):
@@ -77,18 +86,38 @@ def test_partial_pull_fetches_only_that_file(repo, remote, pushed, tmp_path):
     assert len([p for p in cached if p.is_file()]) == 2  # that file and the manifest
 
 
+def test_partial_pull_reads_a_range_not_the_pack(repo, remote, tmp_path):
+    import json
+    import random
+
+    rnd = random.Random(7)
+    files = {f"big/{i:04d}.bin": rnd.randbytes(20_000) for i in range(400)}  # one 8 MB pack
+    write_tree(repo, files)
+    run(repo, "add", "big")
+    configure(repo, remote)
+    commit_all(repo, "big")
+    run(repo, "push")
+    other = clone(repo, tmp_path / "other", remote)
+    result = json.loads(run(other, "fetch", "big/0123.bin", "--json").stdout)
+    assert result["downloaded"] == 1
+    assert result["read_bytes"] < 100_000  # the object (and the manifest), not the 8 MB pack
+    run(other, "checkout", "big/0123.bin")
+    assert (other / "big/0123.bin").read_bytes() == files["big/0123.bin"]
+    whole = json.loads(run(other, "fetch", "--json").stdout)
+    assert whole["downloaded"] == 399
+    assert whole["read_bytes"] < 9_000_000  # most of a pack is wanted: the pack, once
+
+
 def test_interrupted_push_resumes_without_resending(repo, remote, pushed):
-    fs, root = storage(remote)
-    objects = sorted(remote_objects(remote))
-    lost = objects[:5]
-    for digest in lost:  # as if the push had died before these arrived
-        fs.rm_file(f"{root}/objects/{digest[:2]}/{digest[2:]}")
-    out = run(repo, "push", "--json")
     import json
 
-    result = json.loads(out.stdout)
+    objects = remote_objects(remote)
+    lost = drop_packs(remote)  # as if the push had died after the packs, before their indexes
+    assert lost and remote_objects(remote) == objects - set(lost)
+    result = json.loads(run(repo, "push", "--json").stdout)
     assert result["uploaded"] == len(lost)
-    assert remote_objects(remote) == set(objects)
+    assert remote_objects(remote) == objects
+    assert json.loads(run(repo, "push", "--json").stdout)["uploaded"] == 0
 
 
 def test_corrupt_remote_object_is_reported_and_never_cached(repo, remote, pushed, tmp_path):
@@ -96,8 +125,7 @@ def test_corrupt_remote_object_is_reported_and_never_cached(repo, remote, pushed
 
     victim = "data/d2/f7.bin"
     digest = xxhash.xxh3_128_hexdigest(pushed[victim])
-    fs, root = storage(remote)
-    fs.pipe_file(f"{root}/objects/{digest[:2]}/{digest[2:]}", b"evil bytes")
+    corrupt_object(remote, digest)
     other = clone(repo, tmp_path / "other", remote)
     out = run(other, "pull", check=False)
     assert out.returncode != 0
@@ -113,8 +141,7 @@ def test_missing_remote_object_is_listed_with_its_path(repo, remote, pushed, tmp
 
     victim = "data/d3/f8.bin"
     digest = xxhash.xxh3_128_hexdigest(pushed[victim])
-    fs, root = storage(remote)
-    fs.rm_file(f"{root}/objects/{digest[:2]}/{digest[2:]}")
+    drop_object(remote, digest)
     other = clone(repo, tmp_path / "other", remote)
     out = run(other, "pull", check=False)
     assert out.returncode != 0
@@ -131,6 +158,7 @@ def test_gc_cloud_dry_run_then_force(repo, remote, pushed, tmp_path):
     before = remote_objects(remote)
     dry = run(repo, "gc", "--cloud", "-r", "origin")
     assert "Would remove 1 object(s)" in dry.stdout
+    assert "Would rewrite 1 pack(s)" in dry.stdout  # the old model shared a pack with live files
     assert remote_objects(remote) == before
     kept_all = run(repo, "gc", "--cloud", "-r", "origin", "--all-commits")
     assert "Nothing to collect" in kept_all.stdout

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import List, Optional
 
 import typer
 
@@ -65,7 +64,7 @@ def init(
 
 @app.command()
 def add(
-    paths: List[str] = typer.Argument(..., help="Files, directories or glob patterns."),
+    paths: list[str] = typer.Argument(..., help="Files, directories or glob patterns."),
     json_out: bool = JSON,
 ) -> None:
     """Track files and directories: store them in the cache and write PATH.dvl pointers."""
@@ -89,10 +88,10 @@ def add(
 
 @app.command()
 def status(
-    targets: List[str] = typer.Argument(None, help="Tracked paths (default: all)."),
+    targets: list[str] = typer.Argument(None, help="Tracked paths (default: all)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Print nothing; exit 1 if anything changed."),
     cloud: bool = typer.Option(False, "-c", "--cloud", help="Compare the cache with a remote instead."),
-    remote: Optional[str] = typer.Option(None, "-r", "--remote", help="Remote for --cloud."),
+    remote: str | None = typer.Option(None, "-r", "--remote", help="Remote for --cloud."),
     json_out: bool = JSON,
 ) -> None:
     """Show tracked data that changed since it was added, or is missing."""
@@ -103,16 +102,19 @@ def status(
         return _cloud_status(repo, targets or [], remote, quiet, json_out)
     results = track.status(repo, targets or [])
     changed = [r for r in results if not r.clean]
+    from dvlite.run import stage_status
+
+    stages = [] if targets else stage_status(repo)  # stages of dvlite.yaml, if there is one
+    stale = [s for s in stages if s.state == "stale"]
     if quiet:
-        raise typer.Exit(1 if changed else 0)
+        raise typer.Exit(1 if changed or stale else 0)
     if json_out:
-        return ui.emit_json({"clean": not changed, "paths": results})
-    if not results:
+        return ui.emit_json({"clean": not changed and not stale, "paths": results, "stages": stages})
+    if not results and not stages:
         ui.say("No tracked data. Track some with `dvlite add PATH`.")
         return
-    if not changed:
+    if not changed and results:
         ui.say("Data and pointers are up to date.")
-        return
     for r in changed:
         ui.say(f"{r.path}: {', '.join(r.flags)}", style="yellow")
         for kind in ("added", "modified", "deleted"):
@@ -120,6 +122,10 @@ def status(
             if paths:
                 ui.say(f"    {kind}: {len(paths)}")
                 ui.listing(paths, indent="        ")
+    if stages:
+        ui.say("Pipeline stages:" if stale else "Pipeline stages are up to date.")
+        for s in stale:
+            ui.say(f"    {s.name}: stale ({'; '.join(s.reasons)})", style="yellow")
 
 
 def _cloud_status(repo, targets: list[str], remote: str | None, quiet: bool, json_out: bool) -> None:
@@ -143,7 +149,7 @@ def _cloud_status(repo, targets: list[str], remote: str | None, quiet: bool, jso
 
 @app.command()
 def checkout(
-    targets: List[str] = typer.Argument(None, help="Tracked paths (default: all)."),
+    targets: list[str] = typer.Argument(None, help="Tracked paths (default: all)."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite changes that are not in the cache."),
     relink: bool = typer.Option(False, "--relink", help="Re-apply the link type to every file."),
     json_out: bool = JSON,
@@ -171,8 +177,8 @@ def checkout(
 
 @app.command()
 def diff(
-    a_rev: Optional[str] = typer.Argument(None, help="Old revision (default HEAD)."),
-    b_rev: Optional[str] = typer.Argument(None, help="New revision (default: the workspace)."),
+    a_rev: str | None = typer.Argument(None, help="Old revision (default HEAD)."),
+    b_rev: str | None = typer.Argument(None, help="New revision (default: the workspace)."),
     json_out: bool = JSON,
 ) -> None:
     """Files added, deleted, modified and renamed in tracked data between revisions."""
@@ -201,8 +207,8 @@ def diff(
 
 @app.command("ls")
 def ls_cmd(
-    path: Optional[str] = typer.Argument(None, help="Limit to this path."),
-    rev: Optional[str] = typer.Option(None, "--rev", help="List at a git revision."),
+    path: str | None = typer.Argument(None, help="Limit to this path."),
+    rev: str | None = typer.Option(None, "--rev", help="List at a git revision."),
     recursive: bool = typer.Option(False, "-R", "--recursive", help="List files inside tracked directories."),
     json_out: bool = JSON,
 ) -> None:
@@ -230,11 +236,12 @@ def gc(
     all_tags: bool = REVS["all_tags"],
     all_commits: bool = REVS["all_commits"],
     cloud: bool = typer.Option(False, "-c", "--cloud", help="Collect on a remote instead of the cache."),
-    remote: Optional[str] = typer.Option(None, "-r", "--remote", help="Remote for --cloud."),
+    remote: str | None = typer.Option(None, "-r", "--remote", help="Remote for --cloud."),
     json_out: bool = JSON,
 ) -> None:
     """List (or with --force delete) objects no kept pointer needs (workspace + chosen revisions)."""
-    from dvlite.maintain import Revisions, gc as run_gc
+    from dvlite.maintain import Revisions
+    from dvlite.maintain import gc as run_gc
 
     repo = _repo()
     revs = Revisions(all_branches, all_tags, all_commits)
@@ -265,8 +272,13 @@ def _cloud_gc(repo, revs, remote: str | None, force: bool, json_out: bool) -> No
         ui.say(f"Nothing to collect on {result.remote}: every object is in use.")
         return
     verb = "Removed" if force else "Would remove"
-    ui.say(f"{verb} {len(result.unused)} object(s) and {len(result.temp_files)} leftover temp file(s) "
-           f"from {result.remote}.")
+    ui.say(f"{verb} {len(result.unused)} object(s), {ui.human_size(result.unused_bytes)}, and "
+           f"{len(result.temp_files)} leftover temp file(s) from {result.remote}.")
+    if result.repacked or result.dropped:
+        how = "Rewrote" if force else "Would rewrite"
+        ui.say(f"{how} {len(result.repacked)} pack(s) without their unused objects; "
+               f"{'dropped' if force else 'would drop'} {len(result.dropped)} pack(s) holding "
+               "only unused objects.")
     if not force:
         ui.listing(result.unused)
         ui.say(f"Dry run: nothing deleted. Run `dvlite gc --cloud -r {result.remote} --force` to delete.",
@@ -303,7 +315,7 @@ def fsck(
 
 @app.command()
 def remove(
-    pointers: List[str] = typer.Argument(..., help="Pointer files (PATH.dvl) or tracked paths."),
+    pointers: list[str] = typer.Argument(..., help="Pointer files (PATH.dvl) or tracked paths."),
 ) -> None:
     """Stop tracking: remove the pointer and its .gitignore line, keep the data."""
     from dvlite import track
@@ -332,7 +344,7 @@ def move(src: str = typer.Argument(...), dst: str = typer.Argument(...)) -> None
 
 
 @app.command()
-def unprotect(paths: List[str] = typer.Argument(...)) -> None:
+def unprotect(paths: list[str] = typer.Argument(...)) -> None:
     """Replace linked (read-only) workspace files with private writable copies."""
     from dvlite import track
 
@@ -346,8 +358,8 @@ def unprotect(paths: List[str] = typer.Argument(...)) -> None:
 
 @app.command()
 def config(
-    key: Optional[str] = typer.Argument(None, help="section.option, e.g. cache.type"),
-    value: Optional[str] = typer.Argument(None),
+    key: str | None = typer.Argument(None, help="section.option, e.g. cache.type"),
+    value: str | None = typer.Argument(None),
     local: bool = typer.Option(False, "--local", help="Use .dvlite/config.local (untracked)."),
     list_all: bool = typer.Option(False, "-l", "--list", help="List every setting."),
     unset: bool = typer.Option(False, "--unset", help="Remove the key."),
@@ -399,10 +411,10 @@ def doctor(json_out: bool = JSON) -> None:
     ui.say(f"link types that work here: {', '.join(works)} (cache.type = {info['cache.type']})")
 
 
-from dvlite.cli import data as _data  # noqa: E402
-from dvlite.cli import gitside as _gitside  # noqa: E402
-from dvlite.cli import pipeline as _pipeline  # noqa: E402
-from dvlite.cli.remotes import register as _register_remotes  # noqa: E402
+from dvlite.cli import data as _data
+from dvlite.cli import gitside as _gitside
+from dvlite.cli import pipeline as _pipeline
+from dvlite.cli.remotes import register as _register_remotes
 
 _register_remotes(app)
 _pipeline.register(app)

@@ -1,0 +1,150 @@
+"""Pack files: many small objects in one remote file, found through an index written after it.
+
+    pack   b"DVLPACK1" + object bytes, back to back
+    index  b"DVLIDX01" + pack digest (16 bytes) + pack size (u64) + count (u64)
+           + count x (object digest 16 bytes, offset u64, length u64), sorted by digest
+           + XXH3-128 of everything before (16 bytes)
+
+Both are named by the pack's digest (`packs/<hex>.pack`, `packs/<hex>.idx`): a pack's
+contents decide its name and its index, so two pushers never write different bytes under
+one name. Pure values and functions: no I/O here.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from dvlite.digest import hash_bytes
+from dvlite.errors import IntegrityError
+
+PACK_MAGIC = b"DVLPACK1"
+INDEX_MAGIC = b"DVLIDX01"
+PACK_BELOW = 1 << 20  # objects smaller than this travel in packs
+PACK_TARGET = 32 << 20  # a pack is closed once it holds this many bytes
+_HEAD = struct.Struct("<8s16sQQ")
+_ENTRY = struct.Struct("<16sQQ")
+_TRAILER = 16
+
+
+@dataclass(frozen=True)
+class PackedObject:
+    pack: str  # the pack's hex digest
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True)
+class PackIndex:
+    pack: str
+    pack_size: int
+    entries: dict[str, tuple[int, int]]  # object hex digest -> (offset, length)
+
+    def to_bytes(self) -> bytes:
+        body = bytearray(_HEAD.pack(INDEX_MAGIC, bytes.fromhex(self.pack), self.pack_size,
+                                    len(self.entries)))
+        for digest in sorted(self.entries):
+            offset, length = self.entries[digest]
+            body += _ENTRY.pack(bytes.fromhex(digest), offset, length)
+        body += bytes.fromhex(hash_bytes(bytes(body)).hex)
+        return bytes(body)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, origin: str) -> PackIndex:
+        def bad(why: str) -> IntegrityError:
+            return IntegrityError(f"pack index {origin} is damaged ({why})",
+                                  hint="run `dvlite gc --cloud --force` to drop it, then push again")
+
+        if len(data) < _HEAD.size + _TRAILER:
+            raise bad("too short")
+        body, trailer = data[:-_TRAILER], data[-_TRAILER:]
+        if hash_bytes(body).hex != trailer.hex():
+            raise bad("checksum mismatch")
+        magic, pack, pack_size, count = _HEAD.unpack_from(body)
+        if magic != INDEX_MAGIC:
+            raise bad("not a dvlite pack index")
+        if len(body) != _HEAD.size + count * _ENTRY.size:
+            raise bad("wrong length")
+        entries = {
+            d.hex(): (offset, length)
+            for d, offset, length in _ENTRY.iter_unpack(memoryview(body)[_HEAD.size:])
+        }
+        return cls(pack.hex(), pack_size, entries)
+
+
+@dataclass(frozen=True)
+class Pack:
+    digest: str
+    data: bytes
+    index: PackIndex
+
+
+def build_pack(objects: Iterable[tuple[str, bytes]]) -> Pack:
+    """One pack from (digest, bytes) pairs, in the order given."""
+    buf = bytearray(PACK_MAGIC)
+    entries: dict[str, tuple[int, int]] = {}
+    for digest, data in objects:
+        if digest in entries:
+            continue
+        entries[digest] = (len(buf), len(data))
+        buf += data
+    data = bytes(buf)
+    digest = hash_bytes(data).hex
+    return Pack(digest, data, PackIndex(digest, len(data), entries))
+
+
+def group_for_packs(sizes: dict[str, int], target: int = PACK_TARGET) -> Iterator[list[str]]:
+    """Split objects into groups of about `target` bytes each, in the order given."""
+    group: list[str] = []
+    total = 0
+    for digest, size in sizes.items():
+        group.append(digest)
+        total += size
+        if total >= target:
+            yield group
+            group, total = [], 0
+    if group:
+        yield group
+
+
+@dataclass(frozen=True)
+class Read:
+    """One request against a pack: bytes [start, end) holding some wanted objects."""
+
+    pack: str
+    start: int
+    end: int
+    objects: tuple[tuple[str, int, int], ...]  # (digest, offset, length)
+
+
+def plan_reads(wanted: dict[str, PackedObject], pack_sizes: dict[str, int],
+               whole_above: float = 0.5, gap: int = 256 << 10) -> list[Read]:
+    """Requests that fetch `wanted`: a whole pack when most of it is wanted, else byte ranges,
+    neighbours closer than `gap` merged into one range."""
+    by_pack: dict[str, list[tuple[str, int, int]]] = {}
+    for digest, loc in wanted.items():
+        by_pack.setdefault(loc.pack, []).append((digest, loc.offset, loc.length))
+    reads: list[Read] = []
+    for pack, objs in sorted(by_pack.items()):
+        objs.sort(key=lambda o: o[1])
+        if sum(o[2] for o in objs) >= whole_above * pack_sizes[pack]:
+            reads.append(Read(pack, 0, pack_sizes[pack], tuple(objs)))
+            continue
+        run = [objs[0]]
+        for obj in objs[1:]:
+            if obj[1] - (run[-1][1] + run[-1][2]) <= gap:
+                run.append(obj)
+            else:
+                reads.append(Read(pack, run[0][1], run[-1][1] + run[-1][2], tuple(run)))
+                run = [obj]
+        reads.append(Read(pack, run[0][1], run[-1][1] + run[-1][2], tuple(run)))
+    return reads
+
+
+def slice_objects(read: Read, data: bytes) -> Iterator[tuple[str, bytes]]:
+    """The wanted objects out of the bytes a Read returned."""
+    view = memoryview(data)
+    for digest, offset, length in read.objects:
+        start = offset - read.start
+        yield digest, bytes(view[start:start + length])

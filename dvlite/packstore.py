@@ -1,0 +1,191 @@
+"""What a remote holds, loose and packed, and moving packed objects to and from it.
+
+Pack indexes are immutable and named by their pack's digest, so a copy kept under
+`.dvlite/tmp/pack-index/` stays true forever: knowing what a remote holds costs one
+listing of `packs/` plus a download of each index not seen before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from dvlite.digest import hash_bytes
+from dvlite.errors import IntegrityError
+from dvlite.fsutil import atomic_write
+from dvlite.odb import ObjectStore
+from dvlite.packs import (
+    PACK_BELOW,
+    PackedObject,
+    PackIndex,
+    Read,
+    build_pack,
+    plan_reads,
+    slice_objects,
+)
+from dvlite.remote import LAYOUT, Remote, run_jobs
+
+FEW = 32  # up to this many loose candidates, ask for each; beyond, list the remote
+PACK_JOBS = 4  # packs in flight at once: each is held in memory while it uploads
+
+
+@dataclass
+class Inventory:
+    packed: dict[str, PackedObject] = field(default_factory=dict)
+    pack_sizes: dict[str, int] = field(default_factory=dict)
+    indexes: dict[str, PackIndex] = field(default_factory=dict)
+    loose: set[str] = field(default_factory=set)
+
+    def has(self, digest: str) -> bool:
+        return digest in self.packed or digest in self.loose
+
+    def holding(self, digests: set[str]) -> set[str]:
+        return {d for d in digests if d in self.packed or d in self.loose}
+
+
+def _cached_index(remote: Remote, pack: str, index_cache: str) -> PackIndex:
+    local = os.path.join(index_cache, f"{pack}.idx")
+    try:
+        with open(local, "rb") as f:
+            return PackIndex.from_bytes(f.read(), local)
+    except (FileNotFoundError, IntegrityError):
+        pass
+    path = remote.pack_path(pack, "idx")
+    index = PackIndex.from_bytes(remote.read_file(path), path)
+    if index.pack != pack:
+        raise IntegrityError(f"pack index {path} describes pack {index.pack}, not {pack}")
+    os.makedirs(index_cache, exist_ok=True)
+    atomic_write(local, index.to_bytes(), durable=False)  # a cache: lost, it is fetched again
+    return index
+
+
+def read_packs(remote: Remote, index_cache: str, jobs: int) -> Inventory:
+    inv = Inventory()
+    packs = sorted(remote.list_packs())
+    with ThreadPoolExecutor(max(1, min(jobs, 16))) as pool:
+        indexes = list(pool.map(lambda p: _cached_index(remote, p, index_cache), packs))
+    for index in indexes:
+        inv.indexes[index.pack] = index
+        inv.pack_sizes[index.pack] = index.pack_size
+        for digest, (offset, length) in index.entries.items():
+            inv.packed[digest] = PackedObject(index.pack, offset, length)
+    return inv
+
+
+def inventory(remote: Remote, candidates: set[str], index_cache: str, jobs: int) -> Inventory:
+    """What the remote holds among `candidates` (packed: all of it; loose: what was asked)."""
+    inv = read_packs(remote, index_cache, jobs)
+    rest = {d for d in candidates if d not in inv.packed}
+    if remote.kind == "http" or len(rest) <= FEW:
+        with ThreadPoolExecutor(max(1, jobs)) as pool:
+            found = list(pool.map(remote.has_object, sorted(rest)))
+        inv.loose = {d for d, ok in zip(sorted(rest), found) if ok}
+    else:
+        inv.loose = remote.list_objects() & rest
+    return inv
+
+
+def remember(inv: Inventory, index: PackIndex) -> None:
+    inv.indexes[index.pack] = index
+    inv.pack_sizes[index.pack] = index.pack_size
+    for digest, (offset, length) in index.entries.items():
+        inv.packed[digest] = PackedObject(index.pack, offset, length)
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+def is_packable(size: int) -> bool:
+    return size < PACK_BELOW
+
+
+def write_pack(remote: Remote, objects: list[tuple[str, bytes]], index_cache: str) -> PackIndex:
+    """Upload one pack, then its index: a reader never sees an index before its pack."""
+    pack = build_pack(objects)
+    remote.ensure_layout(LAYOUT)
+    remote.write_bytes(remote.pack_path(pack.digest, "pack"), pack.data)
+    body = pack.index.to_bytes()
+    remote.write_bytes(remote.pack_path(pack.digest, "idx"), body)
+    with contextlib.suppress(OSError):
+        os.makedirs(index_cache, exist_ok=True)
+        atomic_write(os.path.join(index_cache, f"{pack.digest}.idx"), body, durable=False)
+    return pack.index
+
+
+def upload_packs(remote: Remote, odb: ObjectStore, groups: Iterable[list[str]], index_cache: str,
+                 jobs: int) -> Iterator[tuple[list[str], BaseException | None]]:
+    """Pack each group of cached objects and upload it; yield (group, error or None)."""
+    def one(group: list[str]) -> None:
+        objects = []
+        for digest in group:
+            with open(odb.path(digest), "rb") as f:
+                objects.append((digest, f.read()))
+        write_pack(remote, objects, index_cache)
+
+    yield from run_jobs(min(jobs, PACK_JOBS), one, groups)
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+def fetch_reads(inv: Inventory, wanted: set[str]) -> list[Read]:
+    return plan_reads({d: inv.packed[d] for d in wanted}, inv.pack_sizes)
+
+
+def fetch_read(remote: Remote, odb: ObjectStore, read: Read) -> list[tuple[str, BaseException | None]]:
+    """Fetch one planned read; store each object it holds, verified; (digest, error) for each."""
+    path = remote.pack_path(read.pack, "pack")
+    data = remote.read_range(path, read.start, read.end)
+    if len(data) != read.end - read.start:
+        error = IntegrityError(f"pack {path} is shorter than its index says")
+        return [(digest, error) for digest, _, _ in read.objects]
+    out: list[tuple[str, BaseException | None]] = []
+    for digest, body in slice_objects(read, data):
+        try:
+            odb.put_verified(body, digest, f"{path} (object {digest})")
+            out.append((digest, None))
+        except IntegrityError as exc:
+            out.append((digest, exc))
+    return out
+
+
+# --- garbage collection ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RepackPlan:
+    repacked: list[str]  # packs holding some unused objects: rewritten with the rest
+    dropped: list[str]  # packs holding only unused objects
+
+
+def plan_repack(inv: Inventory, keep: set[str]) -> RepackPlan:
+    repacked, dropped = [], []
+    for pack, index in sorted(inv.indexes.items()):
+        live = sum(1 for d in index.entries if d in keep)
+        if live == 0:
+            dropped.append(pack)
+        elif live < len(index.entries):
+            repacked.append(pack)
+    return RepackPlan(repacked, dropped)
+
+
+def repack(remote: Remote, index: PackIndex, keep: set[str], index_cache: str) -> None:
+    """Write a new pack of the kept objects of `index`'s pack; the old one is left in place."""
+    path = remote.pack_path(index.pack, "pack")
+    data = remote.read_file(path)
+    objects = []
+    for digest, (offset, length) in sorted(index.entries.items(), key=lambda e: e[1][0]):
+        if digest not in keep:
+            continue
+        body = data[offset:offset + length]
+        if hash_bytes(body).hex != digest:
+            raise IntegrityError(f"corrupt object in {path} ({digest}): not repacking it",
+                                 hint="push the data again from a machine that has it")
+        objects.append((digest, body))
+    write_pack(remote, objects, index_cache)
+
+
+def remove_pack(remote: Remote, pack: str) -> None:
+    """The index goes first: a pack without an index is invisible, never half-visible."""
+    remote.remove_path(remote.pack_path(pack, "idx"))
+    remote.remove_path(remote.pack_path(pack, "pack"))
