@@ -7,9 +7,8 @@ from dataclasses import dataclass
 
 from dvlite.errors import IntegrityError
 from dvlite.manifest import Change, Entry, Manifest, diff
-from dvlite.pointer import SUFFIX
 from dvlite.repo import Repo
-from dvlite.tracked import Tracked, load_tracked, parse_pointers_at, to_rel
+from dvlite.tracked import Tracked, load_tracked, outputs_at, to_rel
 from dvlite.workspace import FileStat, Hasher, scan_tree, stat_single
 
 
@@ -18,7 +17,7 @@ def tracked_at(repo: Repo, rev: str | None) -> list[Tracked]:
     if rev is None:
         return load_tracked(repo)
     scm = repo.require_scm()
-    return parse_pointers_at(scm.files_at(rev, SUFFIX), rev)
+    return outputs_at(scm, rev, rev)
 
 
 def _flatten(repo: Repo, tracked: list[Tracked], unreadable: list[str]) -> dict[str, Entry]:

@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 
 from dvlite.errors import IntegrityError
 from dvlite.manifest import Manifest
-from dvlite.pointer import SUFFIX
 from dvlite.repo import Repo
-from dvlite.tracked import Tracked, load_tracked, parse_pointers_at
+from dvlite.tracked import Tracked, load_tracked, outputs_at
 from dvlite.workspace import JOBS
 
 
@@ -30,7 +29,7 @@ def kept_outputs(repo: Repo, revs: Revisions) -> list[tuple[str, Tracked]]:
     if revs.any:
         scm = repo.require_scm()
         for sha in sorted(scm.revisions(revs.all_branches, revs.all_tags, revs.all_commits)):
-            out += [(sha[:10], t) for t in parse_pointers_at(scm.files_at(sha, SUFFIX), sha[:10])]
+            out += [(sha[:10], t) for t in outputs_at(scm, sha, sha[:10])]
     return out
 
 

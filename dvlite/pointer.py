@@ -8,10 +8,20 @@
     files: 2000           # dir only: number of files
 
 The data path is the pointer's own path without `.dvl`.
+
+A pointer written by `dvlite import` also names where its data came from:
+
+    source:
+      url: "https://example.com/team/data-registry.git"
+      rev: "v1.0"         # the revision asked for (HEAD: the source's default branch)
+      rev_lock: "5d2f..." # the commit that revision resolved to
+      path: "data/images" # the tracked path inside the source repository
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 
 import yaml
@@ -22,6 +32,34 @@ from dvlite.errors import FormatError
 SUFFIX = ".dvl"
 VERSION = 1
 KINDS = ("file", "dir")
+SOURCE_KEYS = ("url", "rev", "rev_lock", "path")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where an imported output came from: a path in another dvlite repo at a commit."""
+
+    url: str
+    rev: str  # as asked; "HEAD" when no revision was given
+    rev_lock: str  # the full commit id `rev` resolved to
+    path: str  # relative to the source repository's root, `/` separators
+
+    def to_lines(self) -> list[str]:
+        # JSON strings are YAML double-quoted scalars: any URL or path round-trips unchanged
+        return ["source:"] + [
+            f"  {key}: {json.dumps(getattr(self, key), ensure_ascii=False)}" for key in SOURCE_KEYS
+        ]
+
+    @classmethod
+    def from_doc(cls, doc, origin: str) -> Source:
+        if not isinstance(doc, dict):
+            raise FormatError(f"{origin}: 'source' must be a mapping")
+        for key in SOURCE_KEYS:
+            if not isinstance(doc.get(key), str) or not doc[key]:
+                raise FormatError(f"{origin}: source.{key} must be a non-empty string")
+        if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", doc["rev_lock"]):
+            raise FormatError(f"{origin}: source.rev_lock must be a full commit id")
+        return cls(doc["url"], doc["rev"], doc["rev_lock"], doc["path"])
 
 
 @dataclass(frozen=True)
@@ -30,6 +68,7 @@ class Pointer:
     digest: Digest
     size: int
     files: int  # 1 for a file
+    source: Source | None = None  # set only for outputs made by `dvlite import`
 
     def to_bytes(self) -> bytes:
         lines = [
@@ -41,6 +80,8 @@ class Pointer:
         ]
         if self.kind == "dir":
             lines.append(f"files: {self.files}")
+        if self.source is not None:
+            lines += self.source.to_lines()
         return ("\n".join(lines) + "\n").encode()
 
     @classmethod
@@ -75,7 +116,8 @@ class Pointer:
             raise FormatError(f"{origin}: size and files must be non-negative integers")
         if doc["kind"] == "dir" and "files" not in doc:
             raise FormatError(f"{origin}: missing key 'files'")
-        return cls(doc["kind"], digest, size, files)
+        source = Source.from_doc(doc["source"], origin) if "source" in doc else None
+        return cls(doc["kind"], digest, size, files, source)
 
 
 def data_path_of(pointer_path: str) -> str:

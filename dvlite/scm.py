@@ -113,3 +113,130 @@ class Scm:
             if all_tags:
                 revs |= {t.commit.hexsha for t in repo.tags}
             return revs
+
+    def read_at(self, rev: str, rels: Iterable[str]) -> dict[str, bytes]:
+        """Contents of the named files (repo-root-relative) at `rev`; absent files are left out."""
+        sha = self.resolve(rev)
+        out: dict[str, bytes] = {}
+        for rel in rels:
+            proc = _git(self.worktree, "cat-file", "blob", f"{sha}:{self.prefix}{rel}", check=False)
+            if proc.returncode == 0:
+                out[rel] = proc.stdout
+        return out
+
+    def log(self, all_refs: bool = True) -> list[tuple[str, str]]:
+        """(sha, subject) of commits, newest first (every ref's history with `all_refs`, else HEAD's)."""
+        proc = _git(self.worktree, "log", "--all" if all_refs else "HEAD", "--format=%H%x00%s", check=False)
+        if proc.returncode != 0:
+            return []
+        lines = proc.stdout.decode("utf-8", "replace").splitlines()
+        return [tuple(line.split("\0", 1)) for line in lines if "\0" in line]
+
+
+# --- other repositories: `dvlite get`, `dvlite import`, the API's sources -----------------
+
+def _is_local_path(url: str) -> bool:
+    """A path on this machine (not `file://`, not `host:path`, not `scheme://...`)."""
+    if "://" in url:
+        return False
+    head = url.split("/", 1)[0]
+    return ":" not in head or os.path.exists(url)
+
+
+def clone_bare(url: str, dest: str) -> None:
+    """Clone `url` into `dest` (a new directory) as a bare repository: every branch and tag,
+    no work tree. Over a network the clone is partial (`--filter=blob:none`): file contents
+    are fetched only when read. git never prompts for credentials here."""
+    if url.startswith("-"):
+        raise BadInputError(f"not a repository URL: {url!r}")
+    args = ["git", "clone", "--bare", "--quiet"]
+    if not _is_local_path(url) and not url.startswith("file://"):
+        args.append("--filter=blob:none")  # local clones copy or hardlink objects anyway
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0")
+    try:
+        proc = subprocess.run([*args, "--", url, dest], check=False, capture_output=True,
+                              env=env, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise DvliteError("git is not installed") from None
+    if proc.returncode != 0:
+        lines = [ln.strip() for ln in proc.stderr.decode(errors="replace").splitlines() if ln.strip()]
+        fatal = [ln for ln in lines if ln.startswith("fatal:")]
+        reason = (fatal or lines or [f"exit {proc.returncode}"])[0].removeprefix("fatal: ")
+        raise BadInputError(f"cannot clone {url}: {reason}")
+
+
+def commit_of(git_dir: str, rev: str) -> str:
+    """The full commit id `rev` names in the repository at `git_dir`."""
+    if not rev or rev.startswith("-"):
+        raise BadInputError(f"unknown revision {rev!r}")
+    proc = _git(git_dir, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
+    if proc.returncode != 0:
+        raise BadInputError(f"unknown revision {rev!r}")
+    return proc.stdout.decode().strip()
+
+
+def paths_at(git_dir: str, commit: str) -> list[str]:
+    """Every file path in `commit` (`/` separators), without reading any file's contents."""
+    proc = _git(git_dir, "ls-tree", "-r", "-z", "--name-only", "--full-tree", commit)
+    return [p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
+
+
+def blob_at(git_dir: str, commit: str, path: str) -> bytes | None:
+    """The contents of `path` in `commit`, or None when the commit has no such file."""
+    proc = _git(git_dir, "cat-file", "blob", f"{commit}:{path}", check=False)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+# --- hooks, merge driver, pushed commits (git integration) ---------------------------------
+
+ZERO_SHA = "0" * 40
+
+
+def git_path(worktree: str, name: str) -> str:
+    """Absolute `git rev-parse --git-path NAME` (honours core.hooksPath, worktrees, GIT_DIR)."""
+    out = _git(worktree, "rev-parse", "--git-path", name).stdout.decode().strip()
+    return os.path.normpath(os.path.join(worktree, out))
+
+
+def hooks_dir(worktree: str) -> str:
+    return git_path(worktree, "hooks")
+
+
+def operation_in_progress(worktree: str) -> str | None:
+    """'merge' or 'rebase' (or 'cherry-pick', 'revert') when one is under way, else None."""
+    for name, what in (("rebase-merge", "rebase"), ("rebase-apply", "rebase"), ("MERGE_HEAD", "merge"),
+                       ("CHERRY_PICK_HEAD", "cherry-pick"), ("REVERT_HEAD", "revert")):
+        if os.path.exists(git_path(worktree, name)):
+            return what
+    return None
+
+
+def config_get(worktree: str, key: str) -> str | None:
+    proc = _git(worktree, "config", "--get", key, check=False)
+    return proc.stdout.decode().strip() if proc.returncode == 0 else None
+
+
+def config_set(worktree: str, key: str, value: str) -> None:
+    """Set `key` in the repository's own config (.git/config, shared by its worktrees)."""
+    _git(worktree, "config", "--local", key, value)
+
+
+def config_remove_section(worktree: str, section: str) -> bool:
+    return _git(worktree, "config", "--local", "--remove-section", section, check=False).returncode == 0
+
+
+def is_remote_name(worktree: str, name: str) -> bool:
+    proc = _git(worktree, "remote", check=False)
+    return proc.returncode == 0 and name in proc.stdout.decode().split()
+
+
+def commit_exists(worktree: str, sha: str) -> bool:
+    return _git(worktree, "cat-file", "-e", f"{sha}^{{commit}}", check=False).returncode == 0
+
+
+def new_commits(worktree: str, tip: str, exclude: list[str], exclude_remote: str | None) -> list[str]:
+    """Commits reachable from `tip` but not from `exclude` nor from `exclude_remote`'s tracking refs."""
+    args = ["rev-list", tip, "--not", *exclude]
+    if exclude_remote:
+        args.append(f"--remotes={exclude_remote}")
+    return _git(worktree, *args).stdout.decode().split()

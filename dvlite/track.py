@@ -432,7 +432,7 @@ def remove(repo: Repo, args: list[str]) -> list[RemoveResult]:
     rels = []
     for arg in args:  # validate every argument before changing anything
         rel = to_rel(repo, arg)
-        rel = rel[: -len(SUFFIX)] if rel.endswith(SUFFIX) else rel
+        rel = rel.removesuffix(SUFFIX)
         if rel not in tracked:
             raise BadInputError(f"{arg} is not tracked by dvlite (no {rel}{SUFFIX})")
         rels.append(rel)
@@ -453,15 +453,14 @@ class MoveResult:
 def move(repo: Repo, src: str, dst: str) -> MoveResult:
     tracked = {t.rel: t for t in load_tracked(repo)}
     src_rel = to_rel(repo, src)
-    src_rel = src_rel[: -len(SUFFIX)] if src_rel.endswith(SUFFIX) else src_rel
+    src_rel = src_rel.removesuffix(SUFFIX)
     if src_rel not in tracked:
         raise BadInputError(f"{src} is not tracked by dvlite (no {src_rel}{SUFFIX})")
     dst_abs = os.path.abspath(dst)
     if os.path.isdir(dst_abs):
         dst_abs = os.path.join(dst_abs, os.path.basename(src_rel))
     dst_rel = to_rel(repo, dst_abs)
-    if dst_rel.endswith(SUFFIX):
-        dst_rel = dst_rel[: -len(SUFFIX)]
+    dst_rel = dst_rel.removesuffix(SUFFIX)
     if os.path.lexists(repo.abs(dst_rel)) or os.path.lexists(repo.abs(dst_rel + SUFFIX)):
         raise BadInputError(f"{dst} already exists; dvlite move never overwrites")
     if owner_of(dst_rel, list(tracked.values())):

@@ -22,6 +22,19 @@ class Tracked:
         return self.rel + SUFFIX
 
 
+@dataclass(frozen=True)
+class StageOut(Tracked):
+    """A cached out of a pipeline stage: recorded in dvlite.lock instead of a pointer file."""
+
+    stage: str = ""
+
+    @property
+    def pointer_rel(self) -> str:
+        from dvlite.lockfile import FILENAME
+
+        return FILENAME
+
+
 def pointer_files(repo: Repo) -> list[str]:
     """Pointer files in the work tree, relative to the repo root."""
     if repo.scm is not None:
@@ -55,8 +68,30 @@ def read_pointer(repo: Repo, pointer_rel: str) -> Pointer:
     return Pointer.from_bytes(data, pointer_rel)
 
 
-def load_tracked(repo: Repo) -> list[Tracked]:
+def load_pointers(repo: Repo) -> list[Tracked]:
+    """Outputs tracked by `.dvl` pointer files only."""
     return [Tracked(data_path_of(p), read_pointer(repo, p)) for p in pointer_files(repo)]
+
+
+def load_tracked(repo: Repo) -> list[Tracked]:
+    """Every tracked output: `.dvl` pointers, then the cached stage outs in dvlite.lock."""
+    return load_pointers(repo) + lock_outputs(_read_lock(repo), "dvlite.lock")
+
+
+def _read_lock(repo: Repo) -> bytes | None:
+    try:
+        with open(repo.abs("dvlite.lock"), "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def lock_outputs(data: bytes | None, origin: str) -> list[Tracked]:
+    if data is None:
+        return []
+    from dvlite.lockfile import from_bytes
+
+    return [StageOut(o.path, o.pointer(), stage) for stage, o in from_bytes(data, origin).cached_outs()]
 
 
 def parse_pointers_at(files: dict[str, bytes], rev: str) -> list[Tracked]:
@@ -65,6 +100,12 @@ def parse_pointers_at(files: dict[str, bytes], rev: str) -> list[Tracked]:
         for rel, data in sorted(files.items())
         if not _is_temp(rel)
     ]
+
+
+def outputs_at(scm, rev: str, label: str) -> list[Tracked]:
+    """Every tracked output at git revision `rev`: pointers and dvlite.lock stage outs."""
+    lock = scm.read_at(rev, ["dvlite.lock"]).get("dvlite.lock")
+    return parse_pointers_at(scm.files_at(rev, SUFFIX), label) + lock_outputs(lock, f"dvlite.lock at {label}")
 
 
 def expand_args(args: list[str]) -> list[str]:

@@ -151,6 +151,31 @@ def test_remote_with_newer_layout_is_refused(repo, tmp_path):
     assert not (remote / "objects").exists()
 
 
+def test_layout_1_remote_of_loose_objects_still_reads_and_is_upgraded_on_push(repo, tmp_path):
+    """A remote written before packs (layout 1: one file per object) keeps working."""
+    import shutil
+
+    files = {f"data/{i}.txt": f"old {i}\n".encode() for i in range(20)}
+    write_tree(repo, files)
+    run(repo, "add", "data")
+    commit_all(repo, "data")
+    remote = tmp_path / "remote"
+    shutil.copytree(repo / ".dvlite/cache/objects", remote / "objects")
+    (remote / "dvlite-remote.json").write_text('{"format": "dvlite-remote", "layout": 1}\n')
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(repo), str(other))
+    run(other, "remote", "add", "-d", "origin", str(remote))
+    run(other, "pull")
+    assert {k: v for k, v in tree_digests(other).items() if k.startswith("data/")} == {
+        k: v for k, v in tree_digests(repo).items() if k.startswith("data/")}
+    assert run(other, "push").stdout.strip() == "Everything is already on origin."
+    write_tree(other, {"data/new.txt": b"new"})
+    run(other, "add", "data")
+    run(other, "push")
+    assert json.loads((remote / "dvlite-remote.json").read_text())["layout"] == 2
+    assert list((remote / "packs").glob("*.idx"))
+
+
 def test_push_and_pull_with_nothing_to_do_say_one_line(repo, tmp_path):
     run(repo, "remote", "add", "-d", "origin", str(tmp_path / "remote"))
     assert run(repo, "push").stdout.strip() == "Everything is already on origin."

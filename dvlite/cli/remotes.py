@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 import typer
 
 from dvlite.cli import output as ui
@@ -72,7 +70,7 @@ def remote_rename(old: str = typer.Argument(...), new: str = typer.Argument(...)
 
 @remote_app.command("default")
 def remote_default(
-    name: Optional[str] = typer.Argument(None, help="Set the default; without it, print it."),
+    name: str | None = typer.Argument(None, help="Set the default; without it, print it."),
     unset: bool = typer.Option(False, "--unset", help="Clear the default."),
 ) -> None:
     """Show or set the default remote."""
@@ -93,7 +91,7 @@ def remote_default(
 def remote_modify(
     name: str = typer.Argument(...),
     key: str = typer.Argument(..., help="url, or an fsspec option: endpoint_url, key, secret, port, ..."),
-    value: Optional[str] = typer.Argument(None),
+    value: str | None = typer.Argument(None),
     local: bool = typer.Option(False, "--local", help="Write to .dvlite/config.local (for secrets)."),
     unset: bool = typer.Option(False, "--unset", help="Remove the option."),
 ) -> None:
@@ -112,9 +110,9 @@ def _revs(all_branches: bool, all_tags: bool, all_commits: bool):
 
 
 def push(
-    targets: List[str] = typer.Argument(None, help="Pointers, tracked paths, or files inside them."),
-    remote: Optional[str] = REMOTE,
-    jobs: Optional[int] = JOBS,
+    targets: list[str] = typer.Argument(None, help="Pointers, tracked paths, or files inside them."),
+    remote: str | None = REMOTE,
+    jobs: int | None = JOBS,
     all_branches: bool = REVS["all_branches"],
     all_tags: bool = REVS["all_tags"],
     all_commits: bool = REVS["all_commits"],
@@ -145,9 +143,9 @@ def push(
 
 
 def fetch(
-    targets: List[str] = typer.Argument(None, help="Pointers, tracked paths, or files inside them."),
-    remote: Optional[str] = REMOTE,
-    jobs: Optional[int] = JOBS,
+    targets: list[str] = typer.Argument(None, help="Pointers, tracked paths, or files inside them."),
+    remote: str | None = REMOTE,
+    jobs: int | None = JOBS,
     all_branches: bool = REVS["all_branches"],
     all_tags: bool = REVS["all_tags"],
     all_commits: bool = REVS["all_commits"],
@@ -186,9 +184,9 @@ def _report_missing(items: list[tuple[str, list[str]]], what: str) -> None:
 
 
 def pull(
-    targets: List[str] = typer.Argument(None, help="Pointers, tracked paths, or files inside them."),
-    remote: Optional[str] = REMOTE,
-    jobs: Optional[int] = JOBS,
+    targets: list[str] = typer.Argument(None, help="Pointers, tracked paths, or files inside them."),
+    remote: str | None = REMOTE,
+    jobs: int | None = JOBS,
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite workspace changes."),
     quiet: bool = QUIET,
     json_out: bool = JSON,
