@@ -8,7 +8,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import NamedTuple
 
 from dvlite.digest import hash_bytes, hash_file, new_hasher
@@ -44,36 +44,59 @@ class FileStat(NamedTuple):  # a tuple: hundreds of thousands are made per scan
         return bool(self.st.st_mode & stat.S_IXUSR)
 
 
+SCAN_JOBS = 4  # stat calls release the GIL: a few threads overlap them (see performance.md)
+
+
+def _scan_dir(directory: str, prefix: str) -> tuple[list[FileStat], list[tuple[str, str]], list]:
+    """One directory: its files, its subdirectories (path, rel prefix) and its symlinks."""
+    files: list[FileStat] = []
+    subdirs: list[tuple[str, str]] = []
+    links = []
+    with os.scandir(directory) as it:
+        for entry in it:
+            if entry.name.startswith(TMP_MARK):
+                continue
+            if entry.is_symlink():
+                links.append((entry.path, prefix + entry.name))
+            elif entry.is_dir(follow_symlinks=False):
+                subdirs.append((entry.path, prefix + entry.name + "/"))
+            elif entry.is_file(follow_symlinks=False):
+                files.append(FileStat(prefix + entry.name, entry.path, entry.stat(follow_symlinks=False)))
+    return files, subdirs, links
+
+
 def scan_tree(top: str, repo_root: str) -> list[FileStat]:
-    """Every file under `top` (following symlinks that stay inside the repository)."""
-    out: list[FileStat] = []
+    """Every file under `top` (following symlinks that stay inside the repository), in a
+    deterministic order: depth first, each directory's entries in listing order."""
     seen_dirs = {os.path.realpath(top)}
-    stack = [(top, "")]
-    while stack:
-        directory, prefix = stack.pop()
-        with os.scandir(directory) as it:
-            for entry in it:
-                if entry.name.startswith(TMP_MARK):
-                    continue
-                rel = prefix + entry.name
-                if entry.is_symlink():
-                    target = os.path.realpath(entry.path)
+    scanned: dict[str, tuple[list[FileStat], list[tuple[str, str]]]] = {}
+    with ThreadPoolExecutor(SCAN_JOBS) as pool:
+        pending = {pool.submit(_scan_dir, top, ""): top}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                directory = pending.pop(fut)
+                files, subdirs, links = fut.result()
+                for path, rel in links:  # symlinks: checked here, in one thread
+                    target = os.path.realpath(path)
                     if not check_inside(target, repo_root):
-                        raise BadInputError(
-                            f"{entry.path} is a symlink to {target}, outside the repository"
-                        )
+                        raise BadInputError(f"{path} is a symlink to {target}, outside the repository")
                     if os.path.isdir(target):
                         if target in seen_dirs:
-                            raise BadInputError(f"{entry.path}: symlink loop")
+                            raise BadInputError(f"{path}: symlink loop")
                         seen_dirs.add(target)
-                        stack.append((entry.path, rel + "/"))
+                        subdirs.append((path, rel + "/"))
                     elif os.path.isfile(target):
-                        out.append(FileStat(rel, entry.path, os.stat(entry.path)))
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append((entry.path, rel + "/"))
-                elif entry.is_file(follow_symlinks=False):
-                    out.append(FileStat(rel, entry.path, entry.stat(follow_symlinks=False)))
+                        files.append(FileStat(rel, path, os.stat(path)))
+                scanned[directory] = (files, subdirs)
+                for path, rel in subdirs:
+                    pending[pool.submit(_scan_dir, path, rel)] = path
+    out: list[FileStat] = []
+    stack = [top]
+    while stack:
+        files, subdirs = scanned[stack.pop()]
+        out += files
+        stack += [path for path, _ in reversed(subdirs)]
     return out
 
 

@@ -1,18 +1,36 @@
-"""All terminal output: human text through rich, or JSON."""
+"""All terminal output: human text through rich, or JSON.
+
+rich is imported on first styled output, not at start-up: a no-op `dvlite status` prints
+one plain line, and importing rich would be a third of its run time.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import sys
+from functools import cache
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 CAP = 10  # changed files listed per directory before "and N more"
+
+
+@cache
+def _console(stderr: bool):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def __getattr__(name: str):  # `ui.out` and `ui.err`, made when first used
+    if name in ("out", "err"):
+        return _console(name == "err")
+    raise AttributeError(name)
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def to_plain(value):
@@ -30,14 +48,18 @@ def emit_json(value) -> None:
 
 
 def say(text: str, style: str | None = None) -> None:
-    out.print(escape(text), style=style)
+    if style is None:
+        sys.stdout.write(text + "\n")  # what rich prints for unstyled text, without loading it
+        return
+    _console(False).print(escape(text), style=style)
 
 
 def note(text: str) -> None:
-    err.print(escape(text), style="dim")
+    _console(True).print(escape(text), style="dim")
 
 
 def error(message: str, hint: str | None = None) -> None:
+    err = _console(True)
     err.print(f"[bold red]error:[/] {escape(message)}")
     if hint:
         err.print(f"[yellow]hint:[/] {escape(hint)}")
@@ -51,7 +73,8 @@ def human_size(n: int) -> str:
     return f"{n} B"
 
 
-def listing(paths: list[str], indent: str = "    ", cap: int = CAP, console: Console = out) -> None:
+def listing(paths: list[str], indent: str = "    ", cap: int = CAP, console=None) -> None:
+    console = console or _console(False)
     for p in paths[:cap]:
         console.print(escape(f"{indent}{p}"))
     if len(paths) > cap:
@@ -59,19 +82,21 @@ def listing(paths: list[str], indent: str = "    ", cap: int = CAP, console: Con
 
 
 def table(columns: list[str], rows: list[list[str]]) -> None:
+    from rich.table import Table
+
     t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for c in columns:
         t.add_column(c, justify="right" if c in ("size", "files") else "left")
     for row in rows:
         t.add_row(*[escape(str(c)) for c in row])
-    out.print(t)
+    _console(False).print(t)
 
 
 def git_hint(paths: list[str]) -> None:
     if paths:
         quoted = " ".join(_shell_quote(p) for p in paths)
         say("\nTo track the changes with git, run:\n")
-        out.file.write(f"\tgit add {quoted}\n")  # verbatim: rich would expand a tab in a name
+        sys.stdout.write(f"\tgit add {quoted}\n")  # verbatim: rich would expand a tab in a name
 
 
 def _shell_quote(p: str) -> str:

@@ -6,13 +6,18 @@ import typer
 
 from dvlite.cli import output as ui
 from dvlite.cli.common import JSON, REVS, find_repo, locked, report_problems
-from dvlite.cli.progress import transfer_progress
 
 remote_app = typer.Typer(help="Manage remotes (where data is pushed and pulled).", no_args_is_help=True)
 
 REMOTE = typer.Option(None, "-r", "--remote", help="Remote name (default: core.remote).")
 JOBS = typer.Option(None, "-j", "--jobs", min=1, max=256, help="Parallel transfers (default per backend).")
 QUIET = typer.Option(False, "-q", "--quiet", help="No progress bar.")
+
+
+def transfer_progress(label: str, quiet: bool):
+    from dvlite.cli.progress import transfer_progress as progress  # fsspec loads only here
+
+    return progress(label, quiet)
 
 
 def _cfg():
