@@ -63,3 +63,15 @@ def hash_stream(f) -> Digest:
     while n := f.readinto(buf):
         h.update(view[:n])
     return finish(h)
+
+
+def hash_fd(fd: int) -> Digest:
+    """The digest of everything in `fd` from offset 0, whatever its file position."""
+    h = new_hasher()
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    offset = 0
+    while n := os.preadv(fd, [buf], offset):
+        h.update(view[:n])
+        offset += n
+    return finish(h)

@@ -87,7 +87,8 @@ def atomic_write(
     and nothing appears under `path`.
     """
     tmp = temp_name(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # read-write: a writer may hash what it wrote from the page cache (hash_fd)
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb", closefd=True) as f:
             if writer is not None:
@@ -138,6 +139,32 @@ def atomic_copy(
             out.write(view[:n])
 
     atomic_write(path, writer=write, mode=mode, durable=durable, before_replace=before_replace)
+
+
+def copy_into(src_fd: int, dst_fd: int) -> int:
+    """Copy all of `src_fd` (from its start) to `dst_fd` without passing the bytes through
+    Python where the kernel can: a reflink, else copy_file_range, else a buffered loop.
+    Returns the bytes copied."""
+    size = os.fstat(src_fd).st_size
+    with contextlib.suppress(OSError):
+        fcntl.ioctl(dst_fd, _FICLONE, src_fd)
+        return size
+    copied = 0
+    try:
+        while n := os.copy_file_range(src_fd, dst_fd, max(size - copied, COPY_CHUNK), copied, copied):
+            copied += n
+        return copied
+    except OSError as exc:  # EXDEV/EINVAL/ENOSYS on filesystems or kernels that cannot
+        if exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP) or copied:
+            raise
+    buf = bytearray(COPY_CHUNK)
+    view = memoryview(buf)
+    while n := os.preadv(src_fd, [buf], copied):
+        written = 0
+        while written < n:
+            written += os.pwrite(dst_fd, view[written:n], copied + written)
+        copied += n
+    return copied
 
 
 def makedirs(path: str) -> None:

@@ -12,18 +12,12 @@ import errno
 import os
 from collections.abc import Iterable, Iterator
 
-from dvlite.digest import Digest, finish, hash_bytes, hash_file, new_hasher
+from dvlite.digest import Digest, hash_bytes, hash_fd, hash_file, new_hasher
 from dvlite.errors import IntegrityError
-from dvlite.fsutil import COPY_CHUNK, TMP_MARK, atomic_copy, atomic_write, remove_file, temp_name
+from dvlite.fsutil import TMP_MARK, atomic_copy, atomic_write, copy_into, remove_file, temp_name
 
 OBJECT_MODE = 0o444
 SMALL = 4 << 20  # files below this are read in one call
-
-
-def _write_all(out, view: memoryview) -> None:
-    written = 0
-    while written < len(view):
-        written += out.write(view[written:])
 
 
 class ObjectStore:
@@ -86,34 +80,26 @@ class ObjectStore:
         return digest
 
     def ingest(self, src: str, durable: bool = False) -> tuple[Digest, int]:
-        """Hash `src` and store its bytes if the store lacks them; one read of the file."""
+        """Hash `src` and store its bytes if the store lacks them.
+
+        A small file is read once. A large one is copied inside the kernel (reflink or
+        copy_file_range) and the copy is hashed from the page cache, so the digest is always
+        of the bytes stored, even if `src` changes meanwhile.
+        """
         with open(src, "rb", buffering=0) as f:
             # read(n) allocates n bytes up front; size the first read by the file instead
             if os.fstat(f.fileno()).st_size < SMALL:
                 first = f.readall()
                 if len(first) < SMALL:
                     return self.put_bytes(first, durable), len(first)
-            else:
-                first = f.read(SMALL)
             os.makedirs(self.root, exist_ok=True)
             tmp = temp_name(os.path.join(self.root, "object"))
-            h = new_hasher()
-            size = 0
             try:
-                with open(tmp, "wb", buffering=0) as out:
-                    h.update(first)
-                    out.write(first)
-                    size = len(first)
-                    buf = bytearray(COPY_CHUNK)  # reused: no allocation per chunk
-                    view = memoryview(buf)
-                    while n := f.readinto(buf):
-                        h.update(view[:n])
-                        _write_all(out, view[:n])
-                        size += n
+                with open(tmp, "w+b", buffering=0) as out:
+                    size = copy_into(f.fileno(), out.fileno())
+                    digest = hash_fd(out.fileno())
                     if durable:
-                        out.flush()
                         os.fsync(out.fileno())
-                digest = finish(h)
                 if self.contains(digest.hex):
                     os.unlink(tmp)
                 else:

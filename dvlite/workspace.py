@@ -11,13 +11,13 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import NamedTuple
 
-from dvlite.digest import hash_bytes, hash_file, new_hasher
+from dvlite.digest import hash_bytes, hash_fd, hash_file
 from dvlite.errors import BadInputError, IntegrityError
 from dvlite.fsutil import (
     TMP_MARK,
-    atomic_copy,
     atomic_write,
     check_inside,
+    copy_into,
     reflink,
     remove_file,
     temp_name,
@@ -228,10 +228,12 @@ class Materialiser:
         return (0o777 if executable else 0o666) & ~self._umask
 
     def _copy(self, hexdigest: str, dest: str, executable: bool) -> None:
-        h = new_hasher()
+        """A copy whose bytes are hashed before it replaces `dest`: small objects in one read,
+        large ones copied inside the kernel and hashed from the page cache."""
+        written: list[str] = []
 
         def check() -> None:
-            if h.hexdigest() != hexdigest:
+            if written != [hexdigest]:
                 raise IntegrityError(f"cache object {hexdigest} is corrupt")
 
         try:
@@ -239,14 +241,19 @@ class Materialiser:
         except FileNotFoundError:
             raise IntegrityError(f"object {hexdigest} is not in the cache") from None
         with f:
-            if os.fstat(f.fileno()).st_size < SMALL:  # one read, sized by the file
+            if os.fstat(f.fileno()).st_size < SMALL:
                 data = f.readall()
-                h.update(data)
+                written.append(hash_bytes(data).hex)
                 atomic_write(dest, data, mode=self._mode(executable), durable=False,
                              before_replace=check)
-            else:
-                atomic_copy(f, dest, mode=self._mode(executable), on_chunk=h.update,
-                            before_replace=check)
+                return
+
+            def write(out) -> None:
+                copy_into(f.fileno(), out.fileno())
+                written.append(hash_fd(out.fileno()).hex)
+
+            atomic_write(dest, writer=write, mode=self._mode(executable), durable=False,
+                         before_replace=check)
 
     def _linked(self, hexdigest: str, dest: str, link: Callable[[str, str], None]) -> None:
         tmp = temp_name(dest)
