@@ -14,6 +14,7 @@ import contextlib
 import errno
 import fcntl
 import functools
+import itertools
 import os
 import secrets
 import shutil
@@ -28,9 +29,15 @@ TMP_MARK = ".dvlite-tmp-"
 COPY_CHUNK = 4 << 20
 
 
+_TEMP_PREFIX = secrets.token_hex(3)  # per process; with a counter, no getrandom per file
+_temp_counter = itertools.count()
+
+
 def temp_name(path: str) -> str:
+    """A unique name beside `path` (created with O_EXCL, so a clash fails, never overwrites)."""
     head, tail = os.path.split(path)
-    return os.path.join(head, f"{TMP_MARK}{secrets.token_hex(6)}-{tail[:40]}")
+    unique = f"{_TEMP_PREFIX}{next(_temp_counter) & 0xFFFFFF:06x}"
+    return os.path.join(head, f"{TMP_MARK}{unique}-{tail[:40]}")
 
 
 def fsync_dir(path: str) -> None:
@@ -90,18 +97,20 @@ def atomic_write(
     # read-write: a writer may hash what it wrote from the page cache (hash_fd)
     fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(fd, "wb", closefd=True) as f:
+        try:
             if writer is not None:
-                writer(f)
-            else:
+                with os.fdopen(fd, "wb", closefd=False) as f:
+                    writer(f)
+            else:  # plain writes on the fd: no file object, no ioctl/lseek per file
                 view = memoryview(data or b"")
                 written = 0
                 while written < len(view):
-                    written += f.write(view[written:])
-            f.flush()
+                    written += os.write(fd, view[written:])
             if durable:
-                os.fsync(f.fileno())
-        os.chmod(tmp, mode)
+                os.fsync(fd)
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
         if before_replace is not None:
             before_replace()
         os.replace(tmp, path)

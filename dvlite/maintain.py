@@ -86,8 +86,7 @@ def gc(repo: Repo, revs: Revisions, force: bool) -> GcResult:
         if digest not in used.users
     )
     if force:
-        for digest, _ in unused:
-            repo.odb.remove(digest)
+        repo.odb.remove_many(d for d, _ in unused)
         repo.odb.clean_temp_files()
     return GcResult(unused, force)
 

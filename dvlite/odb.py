@@ -1,39 +1,174 @@
-"""The local content-addressed object store: `objects/ab/cdef...`, read-only files.
+"""The local content-addressed object store: `objects/ab/cdef...` and `packs/HEX.pack|idx`.
 
-Objects are written once and never modified. A new object is streamed into a
+Objects are written once and never modified. A loose object is written to a
 temp file in the objects directory while it is hashed, then renamed to the name
 its digest gives, so the bytes under a name are exactly the bytes hashed.
+
+Inside a `batch()` (an `add` or a `fetch` of many files), objects under 1 MiB are
+collected into packs of ~32 MiB instead, in the format remotes use (packs.py): one
+file creation per pack instead of one per object, which is what many small files
+cost on a local disk. A pack's index is written after the pack; both before any
+manifest or pointer names their objects (the caller's sync barrier).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
+import threading
 from collections.abc import Iterable, Iterator
 
 from dvlite.digest import Digest, hash_bytes, hash_fd, hash_file, new_hasher
 from dvlite.errors import IntegrityError
 from dvlite.fsutil import TMP_MARK, atomic_copy, atomic_write, copy_into, remove_file, temp_name
+from dvlite.packs import PACK_BELOW, PACK_TARGET, PackedObject, PackIndex, build_pack
 
 OBJECT_MODE = 0o444
 SMALL = 4 << 20  # files below this are read in one call
+MIN_PACK = 16  # fewer small objects than this in a batch are written loose
 
 
 class ObjectStore:
     def __init__(self, root: str):
         self.root = root
+        self.packs_dir = os.path.join(os.path.dirname(root), "packs")
         self._dirs: set[str] = set()
+        self._lock = threading.RLock()
+        self._packed: dict[str, PackedObject] | None = None  # loaded when first needed
+        self._indexes: dict[str, PackIndex] = {}
+        self._fds: dict[str, int] = {}
+        self._batch_depth = 0
+        self._pending: dict[str, bytes] = {}
+        self._pending_size = 0
 
     def path(self, hexdigest: str) -> str:
+        """Where a loose object lives (packed objects have no path of their own)."""
         return os.path.join(self.root, hexdigest[:2], hexdigest[2:])
 
-    def contains(self, hexdigest: str) -> bool:
+    def is_loose(self, hexdigest: str) -> bool:
         try:
             os.stat(self.path(hexdigest))
             return True
         except FileNotFoundError:
             return False
+
+    def contains(self, hexdigest: str) -> bool:
+        return (self.is_loose(hexdigest) or hexdigest in self._pending
+                or hexdigest in self._packed_index())
+
+    # --- packs ------------------------------------------------------------------------------
+    def _packed_index(self) -> dict[str, PackedObject]:
+        if self._packed is None:
+            with self._lock:
+                if self._packed is None:
+                    packed: dict[str, PackedObject] = {}
+                    with contextlib.suppress(FileNotFoundError):
+                        for entry in sorted(os.scandir(self.packs_dir), key=lambda e: e.name):
+                            if entry.name.endswith(".idx") and not entry.name.startswith(TMP_MARK):
+                                self._load_index(entry.path, packed)
+                    self._packed = packed
+        return self._packed
+
+    def _load_index(self, path: str, into: dict[str, PackedObject]) -> None:
+        with open(path, "rb") as f:
+            index = PackIndex.from_bytes(f.read(), path)
+        self._indexes[index.pack] = index
+        for digest, (offset, length) in index.entries.items():
+            into.setdefault(digest, PackedObject(index.pack, offset, length))
+
+    def pack_path(self, pack: str, ext: str) -> str:
+        return os.path.join(self.packs_dir, f"{pack}.{ext}")
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Objects under 1 MiB stored meanwhile go into packs, written when full and at the end."""
+        with self._lock:
+            self._batch_depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._batch_depth -= 1
+                if self._batch_depth == 0:
+                    self._flush(final=True)
+
+    def _add_pending(self, hexdigest: str, data: bytes) -> None:
+        with self._lock:
+            if hexdigest in self._pending:
+                return
+            self._pending[hexdigest] = data
+            self._pending_size += len(data)
+            if self._pending_size >= PACK_TARGET:
+                self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        pending, self._pending, self._pending_size = self._pending, {}, 0
+        if not pending:
+            return
+        if final and len(pending) < MIN_PACK:  # a handful: not worth a pack
+            for digest, data in pending.items():
+                self._write_loose(digest, data, durable=False)
+            return
+        self.write_pack(list(pending.items()))
+
+    def write_pack(self, objects: list[tuple[str, bytes]]) -> PackIndex:
+        """Write a pack and then its index; its objects are in the store from then on."""
+        pack = build_pack(objects)
+        os.makedirs(self.packs_dir, exist_ok=True)
+        atomic_write(self.pack_path(pack.digest, "pack"), pack.data, mode=OBJECT_MODE, durable=False)
+        atomic_write(self.pack_path(pack.digest, "idx"), pack.index.to_bytes(), mode=OBJECT_MODE,
+                     durable=False)
+        packed = self._packed_index()
+        with self._lock:
+            self._indexes[pack.digest] = pack.index
+            for digest, (offset, length) in pack.index.entries.items():
+                packed.setdefault(digest, PackedObject(pack.digest, offset, length))
+        return pack.index
+
+    def _read_packed(self, loc: PackedObject) -> bytes:
+        with self._lock:
+            fd = self._fds.get(loc.pack)
+            if fd is None:
+                try:
+                    fd = os.open(self.pack_path(loc.pack, "pack"), os.O_RDONLY)
+                except FileNotFoundError:
+                    raise IntegrityError(f"pack {loc.pack} of the cache is missing",
+                                         hint="run `dvlite fsck`") from None
+                self._fds[loc.pack] = fd
+        data = os.pread(fd, loc.length, loc.offset)
+        if len(data) != loc.length:
+            raise IntegrityError(f"pack {loc.pack} of the cache is shorter than its index says",
+                                 hint="run `dvlite fsck --repair`")
+        return data
+
+    def read(self, hexdigest: str) -> bytes:
+        """An object's bytes, unverified; IntegrityError when the store lacks it."""
+        try:
+            with open(self.path(hexdigest), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            pass
+        if hexdigest in self._pending:
+            return self._pending[hexdigest]
+        loc = self._packed_index().get(hexdigest)
+        if loc is None:
+            raise IntegrityError(f"object {hexdigest} is not in the cache")
+        return self._read_packed(loc)
+
+    def open(self, hexdigest: str):
+        """A binary file object of an object's bytes (unverified)."""
+        try:
+            return open(self.path(hexdigest), "rb")
+        except FileNotFoundError:
+            return io.BytesIO(self.read(hexdigest))
+
+    def close(self) -> None:
+        with self._lock:
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
 
     def missing(self, hexdigests: Iterable[str]) -> set[str]:
         wanted = set(hexdigests)
@@ -45,6 +180,12 @@ class ObjectStore:
         return set(self.iter_objects())
 
     def iter_objects(self) -> Iterator[str]:
+        """Every object once: loose ones, then packed ones not also loose."""
+        loose = set(self._iter_loose())
+        yield from sorted(loose)
+        yield from sorted(d for d in self._packed_index() if d not in loose)
+
+    def _iter_loose(self) -> Iterator[str]:
         with contextlib.suppress(FileNotFoundError):
             for fan in sorted(os.scandir(self.root), key=lambda e: e.name):
                 if len(fan.name) != 2 or not fan.is_dir():
@@ -60,10 +201,20 @@ class ObjectStore:
             for fan in os.scandir(self.root):
                 if len(fan.name) == 2:
                     parts.append(f"{fan.name}:{fan.stat().st_mtime_ns}")
+        with contextlib.suppress(FileNotFoundError):
+            parts.append(f"packs:{os.stat(self.packs_dir).st_mtime_ns}")
         return hash_bytes("\n".join(sorted(parts)).encode()).hex
 
     def size(self, hexdigest: str) -> int:
-        return os.stat(self.path(hexdigest)).st_size
+        try:
+            return os.stat(self.path(hexdigest)).st_size
+        except FileNotFoundError:
+            if hexdigest in self._pending:
+                return len(self._pending[hexdigest])
+            loc = self._packed_index().get(hexdigest)
+            if loc is None:
+                raise
+            return loc.length
 
     def _fan_dir(self, hexdigest: str) -> str:
         d = os.path.join(self.root, hexdigest[:2])
@@ -73,11 +224,23 @@ class ObjectStore:
         return d
 
     def put_bytes(self, data: bytes, durable: bool = False) -> Digest:
+        """Store `data` loose (manifests and other objects read on their own)."""
         digest = hash_bytes(data)
         if not self.contains(digest.hex):
-            self._fan_dir(digest.hex)
-            atomic_write(self.path(digest.hex), data, mode=OBJECT_MODE, durable=durable)
+            self._write_loose(digest.hex, data, durable)
         return digest
+
+    def _write_loose(self, hexdigest: str, data: bytes, durable: bool) -> None:
+        self._fan_dir(hexdigest)
+        atomic_write(self.path(hexdigest), data, mode=OBJECT_MODE, durable=durable)
+
+    def _put_small(self, data: bytes, hexdigest: str, durable: bool) -> None:
+        if self.contains(hexdigest):
+            return
+        if self._batch_depth and not durable and len(data) < PACK_BELOW:
+            self._add_pending(hexdigest, data)
+        else:
+            self._write_loose(hexdigest, data, durable)
 
     def ingest(self, src: str, durable: bool = False) -> tuple[Digest, int]:
         """Hash `src` and store its bytes if the store lacks them.
@@ -91,7 +254,9 @@ class ObjectStore:
             if os.fstat(f.fileno()).st_size < SMALL:
                 first = f.readall()
                 if len(first) < SMALL:
-                    return self.put_bytes(first, durable), len(first)
+                    digest = hash_bytes(first)
+                    self._put_small(first, digest.hex, durable)
+                    return digest, len(first)
             os.makedirs(self.root, exist_ok=True)
             tmp = temp_name(os.path.join(self.root, "object"))
             try:
@@ -120,9 +285,7 @@ class ObjectStore:
         if isinstance(source, (bytes, bytearray, memoryview)):
             if hash_bytes(bytes(source)).hex != hexdigest:
                 raise IntegrityError(f"corrupt object {origin}: its bytes do not match its digest")
-            if not self.contains(hexdigest):
-                self._fan_dir(hexdigest)
-                atomic_write(self.path(hexdigest), bytes(source), mode=OBJECT_MODE, durable=False)
+            self._put_small(bytes(source), hexdigest, durable=False)
             return len(source)
         h = new_hasher()
         size = 0
@@ -153,11 +316,7 @@ class ObjectStore:
         os.replace(tmp, self.path(hexdigest))
 
     def read_verified(self, hexdigest: str) -> bytes:
-        try:
-            with open(self.path(hexdigest), "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            raise IntegrityError(f"object {hexdigest} is not in the cache") from None
+        data = self.read(hexdigest)
         if hash_bytes(data).hex != hexdigest:
             raise IntegrityError(
                 f"cache object {hexdigest} is corrupt", hint="run `dvlite fsck --repair`"
@@ -168,26 +327,69 @@ class ObjectStore:
         try:
             return hash_file(self.path(hexdigest)).hex == hexdigest
         except FileNotFoundError:
+            pass
+        try:
+            return hash_bytes(self.read(hexdigest)).hex == hexdigest
+        except IntegrityError:
             return False
 
     def remove(self, hexdigest: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            remove_file(self.path(hexdigest))
+        self.remove_many([hexdigest])
+
+    def remove_many(self, hexdigests: Iterable[str]) -> None:
+        """Delete objects; a pack that holds some of them is rewritten without them first."""
+        doomed = set(hexdigests)
+        for digest in doomed:
+            with contextlib.suppress(FileNotFoundError):
+                remove_file(self.path(digest))
+        packed = self._packed_index()
+        for pack, index in list(self._indexes.items()):
+            if not doomed.intersection(index.entries):
+                continue
+            kept = [(d, self._read_packed(PackedObject(pack, o, n)))
+                    for d, (o, n) in sorted(index.entries.items(), key=lambda e: e[1][0])
+                    if d not in doomed]
+            if kept:
+                self.write_pack(kept)  # the replacement is complete before the old pack goes
+            self._drop_pack(pack)
+        for digest in doomed:
+            packed.pop(digest, None)
+        self._reindex()
+
+    def _drop_pack(self, pack: str) -> None:
+        with self._lock:
+            fd = self._fds.pop(pack, None)
+            if fd is not None:
+                os.close(fd)
+            self._indexes.pop(pack, None)
+        for ext in ("idx", "pack"):  # the index first: a pack without one is invisible
+            with contextlib.suppress(FileNotFoundError):
+                remove_file(self.pack_path(pack, ext))
+
+    def _reindex(self) -> None:
+        with self._lock:
+            self._packed = None
+            self._indexes = {}
 
     def quarantine(self, hexdigest: str, corrupt_dir: str) -> str:
         os.makedirs(corrupt_dir, exist_ok=True)
         dest = os.path.join(corrupt_dir, hexdigest)
         try:
             os.replace(self.path(hexdigest), dest)
+            return dest
         except OSError as exc:
             if exc.errno != errno.ENOENT:
                 raise
+        loc = self._packed_index().get(hexdigest)
+        if loc is not None:  # keep its bytes for inspection, then drop it from its pack
+            atomic_write(dest, self._read_packed(loc), mode=OBJECT_MODE, durable=False)
+            self.remove_many([hexdigest])
         return dest
 
     def clean_temp_files(self) -> int:
         """Remove leftovers of interrupted writes (root and fan-out dirs)."""
         removed = 0
-        dirs = [self.root]
+        dirs = [self.root, self.packs_dir]
         with contextlib.suppress(FileNotFoundError):
             dirs += [e.path for e in os.scandir(self.root) if len(e.name) == 2 and e.is_dir()]
         for d in dirs:

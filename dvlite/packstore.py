@@ -118,11 +118,7 @@ def upload_packs(remote: Remote, odb: ObjectStore, groups: Iterable[list[str]], 
                  jobs: int) -> Iterator[tuple[list[str], BaseException | None]]:
     """Pack each group of cached objects and upload it; yield (group, error or None)."""
     def one(group: list[str]) -> None:
-        objects = []
-        for digest in group:
-            with open(odb.path(digest), "rb") as f:
-                objects.append((digest, f.read()))
-        write_pack(remote, objects, index_cache)
+        write_pack(remote, [(digest, odb.read(digest)) for digest in group], index_cache)
 
     yield from run_jobs(min(jobs, PACK_JOBS), one, groups)
 

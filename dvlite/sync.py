@@ -316,6 +316,14 @@ def _transfer_in(source: _Source, sizes: dict[str, int], callback, result: Fetch
         else:
             result.failed.append((digest, str(error)))
 
+    with repo.odb.batch():  # small objects land in local packs, not a file each
+        _fetch_into(source, sizes, result, record)
+    if result.downloaded:
+        sync_barrier(repo.odb.root)
+
+
+def _fetch_into(source: _Source, sizes: dict[str, int], result: FetchResult, record) -> None:
+    repo, remote = source.repo, source.remote
     packed = {d for d in sizes if d in source.inv.packed}
     outcomes: dict = {}
 
@@ -331,8 +339,6 @@ def _transfer_in(source: _Source, sizes: dict[str, int], callback, result: Fetch
     for digest, error in run_jobs(source.jobs, lambda d: source.download(d, sizes[d]), loose):
         result.read_bytes += sizes[digest] if error is None else 0
         record(digest, error)
-    if result.downloaded:
-        sync_barrier(repo.odb.root)
 
 
 # --- status --cloud, gc --cloud ---------------------------------------------------------------
