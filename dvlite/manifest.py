@@ -14,8 +14,10 @@ similar trees differ by a few lines.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from dvlite.digest import ALGORITHM, Digest, hash_bytes
 from dvlite.errors import FormatError
@@ -23,12 +25,19 @@ from dvlite.errors import FormatError
 VERSION = 1
 
 
-@dataclass(frozen=True, order=True)
-class Entry:
+class Entry(NamedTuple):  # a tuple: a million are made when a big manifest is read
     path: str
     digest: str  # hex, in the manifest's algorithm
     size: int
     executable: bool
+
+
+_PLAIN = re.compile(r'[^"\\\x00-\x1f]*')  # a path json.dumps would print unchanged
+_HEXES = re.compile(r"[0-9a-f]*")
+
+
+def _quoted(path: str) -> str:
+    return f'"{path}"' if _PLAIN.fullmatch(path) else json.dumps(path, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -53,7 +62,7 @@ class Manifest:
     def to_bytes(self) -> bytes:
         lines = [f'{{"version": {VERSION}, "algo": "{ALGORITHM}", "entries": [']
         body = [
-            f"[{json.dumps(e.path, ensure_ascii=False)}, \"{e.digest}\", {e.size}, "
+            f"[{_quoted(e.path)}, \"{e.digest}\", {e.size}, "
             f"{'true' if e.executable else 'false'}]"
             for e in self.entries
         ]
@@ -80,8 +89,10 @@ class Manifest:
             entries = [Entry(str(p), str(d), int(s), bool(x)) for p, d, s, x in doc["entries"]]
         except (KeyError, TypeError, ValueError) as exc:
             raise FormatError(f"{origin}: malformed manifest entries") from exc
-        for e in entries:
-            Digest.parse(ALGORITHM, e.digest)
+        digests = [e.digest for e in entries]
+        if set(map(len, digests)) - {32} or not _HEXES.fullmatch("".join(digests)):
+            bad = next(d for d in digests if len(d) != 32 or not _HEXES.fullmatch(d))
+            Digest.parse(ALGORITHM, bad)  # raises, naming the digest
         return cls.build(entries)
 
 
