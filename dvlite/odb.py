@@ -143,13 +143,14 @@ class ObjectStore:
                                  hint="run `dvlite fsck --repair`")
         return data
 
-    def read(self, hexdigest: str) -> bytes:
+    def read(self, hexdigest: str, try_loose: bool = True) -> bytes:
         """An object's bytes, unverified; IntegrityError when the store lacks it."""
-        try:
-            with open(self.path(hexdigest), "rb") as f:
-                return f.read()
-        except FileNotFoundError:
-            pass
+        if try_loose:
+            try:
+                with open(self.path(hexdigest), "rb") as f:
+                    return f.read()
+            except FileNotFoundError:
+                pass
         if hexdigest in self._pending:
             return self._pending[hexdigest]
         loc = self._packed_index().get(hexdigest)

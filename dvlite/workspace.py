@@ -217,7 +217,7 @@ class Materialiser:
             os.makedirs(parent, exist_ok=True)
             self._dirs.add(parent)
         if not self.odb.is_loose(hexdigest):  # a packed object has no file to link to
-            self._copy(hexdigest, dest, executable)
+            self._write(hexdigest, self.odb.read(hexdigest, try_loose=False), dest, executable)
             return "copy"
         for kind in list(self.link_types):
             if executable and kind in ("hardlink", "symlink"):
@@ -251,17 +251,11 @@ class Materialiser:
         try:
             f = open(self.odb.path(hexdigest), "rb", buffering=0)
         except FileNotFoundError:  # packed (or missing: read() says so)
-            data = self.odb.read(hexdigest)
-            written.append(hash_bytes(data).hex)
-            atomic_write(dest, data, mode=self._mode(executable), durable=False,
-                         before_replace=check)
+            self._write(hexdigest, self.odb.read(hexdigest, try_loose=False), dest, executable)
             return
         with f:
             if os.fstat(f.fileno()).st_size < SMALL:
-                data = f.readall()
-                written.append(hash_bytes(data).hex)
-                atomic_write(dest, data, mode=self._mode(executable), durable=False,
-                             before_replace=check)
+                self._write(hexdigest, f.readall(), dest, executable)
                 return
 
             def write(out) -> None:
@@ -270,6 +264,11 @@ class Materialiser:
 
             atomic_write(dest, writer=write, mode=self._mode(executable), durable=False,
                          before_replace=check)
+
+    def _write(self, hexdigest: str, data: bytes, dest: str, executable: bool) -> None:
+        if hash_bytes(data).hex != hexdigest:
+            raise IntegrityError(f"cache object {hexdigest} is corrupt")
+        atomic_write(dest, data, mode=self._mode(executable), durable=False)
 
     def _linked(self, hexdigest: str, dest: str, link: Callable[[str, str], None]) -> None:
         tmp = temp_name(dest)
