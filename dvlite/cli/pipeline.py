@@ -181,27 +181,15 @@ def register(app) -> None:
         json_out: bool = JSON,
     ) -> None:
         """Where an artifact came from: its stage, command, inputs with digests, params, upstream."""
-        import os
-
         from dvlite import run
         from dvlite.tracked import to_rel
 
         repo = find_repo()
-        rel = to_rel(repo, path) if os.path.isabs(path) or rev is None else _rev_rel(repo, path)
-        doc = run.lineage(repo, rel, rev)
+        doc = run.lineage(repo, to_rel(repo, path), rev)  # PATH need not exist now (--rev)
         if json_out:
             return ui.emit_json(doc)
         ui.say(f"{doc['target']} at {doc['rev']}:", style="bold")
         _print_node(doc["lineage"], "", "")
-
-
-def _rev_rel(repo, path: str) -> str:
-    """A path given for a past revision: it may not exist now, so resolve it without the disk."""
-    import os
-
-    from dvlite.tracked import to_rel
-
-    return to_rel(repo, os.path.abspath(path))
 
 
 def _print_node(node: dict, lead: str, indent: str) -> None:
