@@ -22,7 +22,7 @@ from dvlite.manifest import Entry as ManifestEntry
 from dvlite.manifest import Manifest
 from dvlite.pipeline import Pipeline, Stage
 from dvlite.repo import Repo
-from dvlite.tracked import add_ignore, load_pointers, outputs_at
+from dvlite.tracked import Tracked, add_ignore, load_pointers, outputs_at
 from dvlite.workspace import FileStat, Hasher, scan_tree, stat_single
 
 RUNS_DIR = "runs"
@@ -347,6 +347,20 @@ def run_cache_objects(repo: Repo) -> tuple[list[str], dict[str, int]]:
         objs, _ = _objects_of(repo, entry.outs)
         need.update(objs)
     return records, need
+
+
+def run_cache_outputs(repo: Repo) -> list[Tracked]:
+    """The outs every local run record restores, as outputs push and fetch understand."""
+    out: list[Tracked] = []
+    top = runs_dir(repo)
+    for name in sorted(os.listdir(top)) if os.path.isdir(top) else []:
+        path = os.path.join(top, name)
+        try:
+            _key, entry = parse_record(_read(path) or b"", path)
+        except FormatError:
+            continue
+        out += [Tracked(f"{o.path} (run cache {name[:10]})", o.pointer()) for o in entry.outs]
+    return out
 
 
 def push_run_cache(repo: Repo, remote) -> int:

@@ -113,6 +113,7 @@ class PushResult:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (digest, reason)
     missing_locally: list[tuple[str, list[str]]] = field(default_factory=list)
     skipped_manifests: list[str] = field(default_factory=list)  # paths whose manifest waits
+    run_records: int = 0  # run-cache records written (push --run-cache)
 
     @property
     def ok(self) -> bool:
@@ -120,8 +121,17 @@ class PushResult:
 
 
 def push(repo: Repo, targets: list[str], remote_name: str | None = None, jobs: int | None = None,
-         revs: Revisions = Revisions(), callback=None) -> PushResult:
-    return push_outputs(repo, outputs_for(repo, targets, revs), remote_name, jobs, callback)
+         revs: Revisions = Revisions(), callback=None, run_cache: bool = False) -> PushResult:
+    outputs = outputs_for(repo, targets, revs)
+    if not run_cache:
+        return push_outputs(repo, outputs, remote_name, jobs, callback)
+    from dvlite import run
+
+    outputs += [(t, None) for t in run.run_cache_outputs(repo)]
+    result = push_outputs(repo, outputs, remote_name, jobs, callback)
+    if result.ok:  # records go up after the objects they restore
+        result.run_records = run.push_run_cache(repo, Remote(choose(repo.config, remote_name)))
+    return result
 
 
 def push_outputs(repo: Repo, outputs: list[tuple[Tracked, str | None]], remote_name: str | None = None,
@@ -192,6 +202,7 @@ class FetchResult:
     downloaded: int = 0
     downloaded_bytes: int = 0
     read_bytes: int = 0  # bytes requested from the remote: objects, pack ranges, manifests
+    run_records: int = 0  # run-cache records fetched (--run-cache)
     missing_on_remote: list[tuple[str, list[str]]] = field(default_factory=list)
     corrupt_on_remote: list[tuple[str, str]] = field(default_factory=list)  # (digest, remote path)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (digest, reason) after retries
@@ -255,10 +266,19 @@ class _Source:
 
 
 def fetch(repo: Repo, targets: list[str], remote_name: str | None = None, jobs: int | None = None,
-          revs: Revisions = Revisions(), callback=None) -> FetchResult:
+          revs: Revisions = Revisions(), callback=None, run_cache: bool = False) -> FetchResult:
     callback = callback or _noop_callback()
     outputs = outputs_for(repo, targets, revs)
     lazy: list[_Source] = []
+    run_records = 0
+    if run_cache:  # the records first: they say which outs to fetch
+        from dvlite import run
+
+        remote = Remote(choose(repo.config, remote_name))
+        remote.read_layout()
+        lazy.append(_Source(repo, remote, jobs))
+        run_records = run.pull_run_cache(repo, remote)
+        outputs += [(t, None) for t in run.run_cache_outputs(repo)]
 
     def connect() -> _Source:  # a fetch that finds everything cached needs no remote at all
         if not lazy:
@@ -267,7 +287,7 @@ def fetch(repo: Repo, targets: list[str], remote_name: str | None = None, jobs: 
             lazy.append(_Source(repo, remote, jobs))
         return lazy[0]
 
-    result = FetchResult(remote_name or "")
+    result = FetchResult(remote_name or "", run_records=run_records)
 
     def manifest_of(t: Tracked, digest: str) -> Manifest | None:
         if repo.odb.contains(digest):

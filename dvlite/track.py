@@ -19,6 +19,7 @@ from dvlite.manifest import Entry, Manifest
 from dvlite.pointer import SUFFIX, Pointer
 from dvlite.repo import Repo
 from dvlite.tracked import (
+    StageOut,
     Tracked,
     add_ignore,
     expand_args,
@@ -62,8 +63,13 @@ def _check_addable(repo: Repo, arg: str, tracked: list[Tracked]) -> str:
         raise BadInputError(f"{arg} is a pointer file; add the data path instead")
     absolute = repo.abs(rel)
     stat_single(absolute, repo.root)
-    owner = owner_of(rel, tracked)
-    if owner is not None:
+    owner = owner_of(rel, tracked) or next((t for t in tracked if t.rel == rel), None)
+    if isinstance(owner, StageOut):
+        raise BadInputError(
+            f"{arg} is an out of stage {owner.stage!r} (recorded in {owner.pointer_rel})",
+            hint="`dvlite repro` caches stage outs; remove it from dvlite.yaml to track it by hand",
+        )
+    if owner is not None and owner.rel != rel:  # the same path: a re-add
         raise BadInputError(
             f"{arg} is inside {owner.rel}, which {owner.pointer_rel} already tracks",
             hint=f"run `dvlite add {owner.rel}` to record changes inside it",
@@ -235,11 +241,11 @@ def status(repo: Repo, targets: list[str]) -> list[PathStatus]:
     cache_stamp = repo.odb.stamp()
     results = [status_of(repo, t, hasher, cache_stamp) for t in chosen]
     if repo.scm is not None:
-        new = repo.scm.untracked([t.pointer_rel for t in chosen])
+        new = repo.scm.untracked(sorted({t.pointer_rel for t in chosen}))
         results = [
             PathStatus(r.path, r.kind, r.flags + ("new",), r.changes)
-            if r.path + SUFFIX in new else r
-            for r in results
+            if t.pointer_rel in new else r
+            for r, t in zip(results, chosen)
         ]
     repo.state.save()
     return results
@@ -435,12 +441,21 @@ def remove(repo: Repo, args: list[str]) -> list[RemoveResult]:
         rel = rel.removesuffix(SUFFIX)
         if rel not in tracked:
             raise BadInputError(f"{arg} is not tracked by dvlite (no {rel}{SUFFIX})")
+        _refuse_stage_out(tracked[rel], arg)
         rels.append(rel)
     results = []
     for rel in dict.fromkeys(rels):
         remove_file(repo.abs(rel + SUFFIX))
         results.append(RemoveResult(rel, rel + SUFFIX, remove_ignore(repo, rel)))
     return results
+
+
+def _refuse_stage_out(t: Tracked, arg: str) -> None:
+    if isinstance(t, StageOut):
+        raise BadInputError(
+            f"{arg} is an out of stage {t.stage!r}, recorded in {t.pointer_rel}, not a pointer",
+            hint="change the stage in dvlite.yaml instead",
+        )
 
 
 @dataclass(frozen=True)
@@ -456,6 +471,7 @@ def move(repo: Repo, src: str, dst: str) -> MoveResult:
     src_rel = src_rel.removesuffix(SUFFIX)
     if src_rel not in tracked:
         raise BadInputError(f"{src} is not tracked by dvlite (no {src_rel}{SUFFIX})")
+    _refuse_stage_out(tracked[src_rel], src)
     dst_abs = os.path.abspath(dst)
     if os.path.isdir(dst_abs):
         dst_abs = os.path.join(dst_abs, os.path.basename(src_rel))

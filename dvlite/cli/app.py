@@ -102,9 +102,11 @@ def status(
         return _cloud_status(repo, targets or [], remote, quiet, json_out)
     results = track.status(repo, targets or [])
     changed = [r for r in results if not r.clean]
-    from dvlite.run import stage_status
+    stages = []
+    if not targets and os.path.exists(repo.abs("dvlite.yaml")):  # no pipeline: no import cost
+        from dvlite.run import stage_status
 
-    stages = [] if targets else stage_status(repo)  # stages of dvlite.yaml, if there is one
+        stages = stage_status(repo)
     stale = [s for s in stages if s.state == "stale"]
     if quiet:
         raise typer.Exit(1 if changed or stale else 0)

@@ -12,6 +12,7 @@ remote_app = typer.Typer(help="Manage remotes (where data is pushed and pulled).
 REMOTE = typer.Option(None, "-r", "--remote", help="Remote name (default: core.remote).")
 JOBS = typer.Option(None, "-j", "--jobs", min=1, max=256, help="Parallel transfers (default per backend).")
 QUIET = typer.Option(False, "-q", "--quiet", help="No progress bar.")
+RUN_CACHE = typer.Option(False, "--run-cache", help="Also move the pipeline run cache (records and outs).")
 
 
 def transfer_progress(label: str, quiet: bool):
@@ -123,13 +124,15 @@ def push(
     all_commits: bool = REVS["all_commits"],
     quiet: bool = QUIET,
     json_out: bool = JSON,
+    run_cache: bool = RUN_CACHE,
 ) -> None:
     """Upload the objects the pointers name and the remote lacks."""
     from dvlite import sync
 
     repo = find_repo()
     with locked(repo, "push"), transfer_progress("push", quiet or json_out) as cb:
-        result = sync.push(repo, targets or [], remote, jobs, _revs(all_branches, all_tags, all_commits), cb)
+        result = sync.push(repo, targets or [], remote, jobs, _revs(all_branches, all_tags, all_commits), cb,
+                           run_cache=run_cache)
     if json_out:
         ui.emit_json(result)
     else:
@@ -139,6 +142,8 @@ def push(
         else:
             ui.say(f"Everything is already on {result.remote}.")
         _report_missing(result.missing_locally, "not in the local cache, not pushed")
+        if result.run_records:
+            ui.say(f"pushed {result.run_records} run-cache record(s)")
         for path in result.skipped_manifests:
             ui.note(f"{path}: its manifest waits until every file of the directory is on the remote")
         for digest, reason in result.failed:
@@ -156,13 +161,15 @@ def fetch(
     all_commits: bool = REVS["all_commits"],
     quiet: bool = QUIET,
     json_out: bool = JSON,
+    run_cache: bool = RUN_CACHE,
 ) -> None:
     """Download the objects the pointers name into the cache."""
     from dvlite import sync
 
     repo = find_repo()
     with locked(repo, "fetch"), transfer_progress("fetch", quiet or json_out) as cb:
-        result = sync.fetch(repo, targets or [], remote, jobs, _revs(all_branches, all_tags, all_commits), cb)
+        result = sync.fetch(repo, targets or [], remote, jobs, _revs(all_branches, all_tags, all_commits), cb,
+                            run_cache=run_cache)
     if json_out:
         ui.emit_json(result)
     else:
@@ -177,6 +184,8 @@ def _render_fetch(result) -> None:
                f"from {result.remote}")
     elif result.ok:
         ui.say("Everything is already in the cache.")
+    if result.run_records:
+        ui.say(f"fetched {result.run_records} run-cache record(s)")
     _report_missing(result.missing_on_remote, f"missing on {result.remote}")
     for digest, path in result.corrupt_on_remote:
         ui.error(f"corrupt object on {result.remote}: {path} (not stored)")
@@ -195,6 +204,7 @@ def pull(
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite workspace changes."),
     quiet: bool = QUIET,
     json_out: bool = JSON,
+    run_cache: bool = RUN_CACHE,
 ) -> None:
     """Fetch, then check out: the workspace gets the data the pointers name."""
     from dvlite import sync, track
@@ -203,11 +213,12 @@ def pull(
     repo = find_repo()
     with locked(repo, "pull"):
         with transfer_progress("pull", quiet or json_out) as cb:
-            fetched = sync.fetch(repo, targets or [], remote, jobs, Revisions(), cb)
+            fetched = sync.fetch(repo, targets or [], remote, jobs, Revisions(), cb, run_cache=run_cache)
         checked = track.checkout(repo, targets or [], force=force)
     if json_out:
         ui.emit_json({"fetch": fetched, "checkout": checked})
-    elif fetched.ok and checked.ok and not (fetched.downloaded or checked.written or checked.removed):
+    elif fetched.ok and checked.ok and not (fetched.downloaded or fetched.run_records
+                                            or checked.written or checked.removed):
         ui.say("Everything is up to date.")
     else:
         _render_fetch(fetched)
