@@ -36,7 +36,9 @@ def install(
             from dvlite.errors import DvliteError
 
             raise DvliteError("cannot tell which Python runs dvlite (sys.executable is empty)")
-        result = hooks.install(repo, sys.executable)
+        import dvlite
+
+        result = hooks.install(repo, sys.executable, os.path.dirname(os.path.abspath(dvlite.__file__)))
         for h in result.hooks:
             ui.say({"installed": f"{h.name}: installed",
                     "updated": f"{h.name}: updated",
@@ -50,6 +52,14 @@ def install(
 
 
 # --- hook entries ------------------------------------------------------------------------------
+
+def _warn(message: str) -> None:
+    ui.err.print(f"[yellow]warning:[/] {ui.escape(message)}")
+
+
+def _hint(text: str) -> None:
+    ui.err.print(f"[yellow]hint:[/] {ui.escape(text)}")
+
 
 def _hook_repo(root: str | None):
     """The dvlite repo the hook serves, or None when this checkout has none (the hook does nothing)."""
@@ -87,20 +97,20 @@ def post_checkout(
         with locked(repo, "post-checkout hook"):
             result = track.checkout(repo, [])
     except ChangesWouldBeLostError as exc:
-        ui.error(f"dvlite: the data was not checked out: {exc.message}",
-                 "record them with `dvlite add`, or discard them with `dvlite checkout --force`")
+        ui.error(f"dvlite: the data was not checked out: {exc.message}")
         ui.listing(exc.paths, cap=20, console=ui.err)
+        _hint("record them with `dvlite add`, or discard them with `dvlite checkout --force`")
         raise typer.Exit(1) from None
     if result.written or result.removed:
         ui.say(f"dvlite: data checked out ({len(result.written)} written, {len(result.removed)} removed)")
     if result.missing:
-        ui.error(f"dvlite: {len(result.missing)} tracked path(s) not in the cache, not checked out:",
-                 "run `dvlite pull` to fetch them from the remote")
+        _warn(f"dvlite: {len(result.missing)} tracked path(s) not in the cache, not checked out:")
         ui.listing([p for p, _ in result.missing], console=ui.err)
+        _hint("run `dvlite pull` to fetch them from the remote")
     if result.corrupt:
-        ui.error(f"dvlite: {len(result.corrupt)} cache object(s) corrupt, not checked out:",
-                 "run `dvlite fsck --repair`, then `dvlite pull`")
+        ui.error(f"dvlite: {len(result.corrupt)} cache object(s) corrupt, not checked out:")
         ui.listing([p for p, _ in result.corrupt], console=ui.err)
+        _hint("run `dvlite fsck --repair`, then `dvlite pull`")
         raise typer.Exit(4)
 
 
@@ -125,12 +135,13 @@ def pre_commit(root: str | None = ROOT) -> None:
     message = f"{len(changed)} tracked path(s) changed since `dvlite add`; the commit does not record those changes:"
     hint = "record them with `dvlite add PATH` and `git add PATH.dvl`, or discard them with `dvlite checkout PATH`"
     if strict:
-        ui.error(f"dvlite: {message}", hint + " (hooks.strict is true: the commit is refused)")
+        ui.error(f"dvlite: {message}")
         ui.listing(lines, cap=len(lines), console=ui.err)
+        _hint(hint + " (hooks.strict is true: the commit is refused)")
         raise typer.Exit(1)
-    ui.err.print(f"[yellow]warning:[/] dvlite: {ui.escape(message)}")
+    _warn(f"dvlite: {message}")
     ui.listing(lines, cap=len(lines), console=ui.err)
-    ui.err.print(f"[yellow]hint:[/] {ui.escape(hint)}; `dvlite config hooks.strict true` refuses such commits")
+    _hint(hint + "; `dvlite config hooks.strict true` refuses such commits")
 
 
 @hook_app.command("pre-push")
@@ -178,10 +189,10 @@ def pre_push(
         ui.say(f"dvlite: {what} already on {result.remote}")
     if result.missing_locally:
         ui.error(f"dvlite: {len(result.missing_locally)} object(s) the pushed commits need are not in "
-                 f"the local cache, so not on {result.remote}:",
-                 "fetch them (`dvlite fetch --all-commits`) and push again, or push without data: "
-                 "`git push --no-verify`")
+                 f"the local cache, so not on {result.remote}:")
         ui.listing(sorted({p for _, paths in result.missing_locally for p in paths}), console=ui.err)
+        _hint("fetch them (`dvlite fetch --all-commits`) and push again, or push without data: "
+              "`git push --no-verify`")
     for digest, reason in result.failed:
         ui.error(f"dvlite: upload failed: {digest}: {reason}")
     if not result.ok:
@@ -216,9 +227,9 @@ def merge_driver(
         raise typer.Exit(1)
     if result.conflicts:
         ui.error(f"dvlite: {path}: {len(result.conflicts)} file(s) changed differently on both branches "
-                 "(the merged pointer has our version of them):",
-                 "`dvlite checkout`, fix these files, `dvlite add` the directory, then `git add` the pointer")
+                 "(the merged pointer has our version of them):")
         ui.listing(result.conflicts, cap=50, console=ui.err)
+        _hint("`dvlite checkout`, fix these files, `dvlite add` the directory, then `git add` the pointer")
         raise typer.Exit(1)
     if result.merged_files:
         ui.err.print(ui.escape(f"dvlite: merged {path} file by file ({result.merged_files} files); "

@@ -1,0 +1,221 @@
+"""Three-way merges for git's merge driver: `.dvl` pointers and `dvlite.lock`.
+
+git calls the driver with the ancestor's, our and their version of one file (the
+ancestor is empty when both branches added it). A directory pointer changed on both
+sides is merged file by file against the ancestor's manifest; the merged manifest goes
+into the cache and the pointer names it. What cannot be merged keeps our version and is
+reported as a conflict, as git does for binary files.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import yaml
+
+from dvlite.errors import DvliteError, FormatError, IntegrityError
+from dvlite.fsutil import atomic_write
+from dvlite.manifest import Entry, Manifest
+from dvlite.pointer import SUFFIX, Pointer
+from dvlite.repo import Repo
+
+LOCK_NAME = "dvlite.lock"
+
+
+@dataclass
+class MergeResult:
+    path: str  # as git names it (%P)
+    conflicts: list[str] = field(default_factory=list)  # data paths, or files inside a directory
+    stale_stages: list[str] = field(default_factory=list)  # dvlite.lock: stages both sides changed
+    merged_files: int = 0  # directory merges: files in the merged manifest
+    reason: str | None = None  # why nothing could be merged (then `conflicts` names the output)
+
+    @property
+    def ok(self) -> bool:
+        return not self.conflicts and self.reason is None
+
+
+def merge_entries(base: dict[str, Entry], ours: dict[str, Entry],
+                  theirs: dict[str, Entry]) -> tuple[list[Entry], list[str]]:
+    """Merge path -> entry maps: one-sided or identical changes combine; others keep ours, listed."""
+    merged: dict[str, Entry] = {}
+    conflicts: set[str] = set()
+    for path in sorted(set(base) | set(ours) | set(theirs)):
+        a, o, t = base.get(path), ours.get(path), theirs.get(path)
+        if o == t or a == t:
+            pick = o
+        elif a == o:
+            pick = t
+        else:
+            pick = o
+            conflicts.add(path)
+        if pick is not None:
+            merged[path] = pick
+    # a file on one side where the other has a directory of that name: keep ours
+    for path in list(merged):
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            parent = "/".join(parts[:i])
+            if parent in merged and path in merged:
+                drop = path if ours.get(path) != merged[path] else parent
+                conflicts.update((parent, path))
+                del merged[drop]
+    return list(merged.values()), sorted(conflicts)
+
+
+def _pointer(data: bytes, origin: str) -> Pointer | None:
+    return None if not data.strip() else Pointer.from_bytes(data, origin)
+
+
+def _manifest(repo: Repo, p: Pointer | None, origin: str, fetch) -> dict[str, Entry]:
+    if p is None or p.kind != "dir":
+        return {}
+    digest = p.digest.hex
+    if not repo.odb.contains(digest) and fetch is not None:
+        fetch(digest)
+    try:
+        return Manifest.from_bytes(repo.odb.read_verified(digest), origin).by_path()
+    except IntegrityError as exc:
+        raise IntegrityError(
+            f"{origin}: the manifest {digest} is not in the cache ({exc.message})",
+            hint="run `dvlite fetch --all-branches` (or pull the branch's data), then merge again",
+        ) from None
+
+
+def merge_pointer(repo: Repo, ancestor: bytes, ours: bytes, theirs: bytes, name: str,
+                  fetch=None) -> tuple[bytes, MergeResult]:
+    """The merged pointer bytes (ours when it conflicts) and what happened.
+
+    `fetch(digest)` may bring a missing manifest from a remote (it may fail silently).
+    """
+    data_path = name.removesuffix(SUFFIX)
+    result = MergeResult(name)
+    a = _pointer(ancestor, f"{name} (ancestor)")
+    o = _pointer(ours, f"{name} (ours)")
+    t = _pointer(theirs, f"{name} (theirs)")
+    if o == t or a == t:
+        return ours, result
+    if a == o:
+        return theirs, result
+    if o is None or t is None:
+        result.reason = "deleted on one side and changed on the other"
+    elif o.kind != "dir" or t.kind != "dir":
+        result.reason = "changed differently on both sides" if o.kind == t.kind else "a file on one side, " \
+            "a directory on the other"
+    elif o.source != t.source:
+        result.reason = "imported from different sources or revisions"
+    if result.reason is not None:
+        result.conflicts = [data_path]
+        return ours, result
+    base = _manifest(repo, a, f"{name} (ancestor)", fetch)
+    entries, conflicts = merge_entries(
+        base, _manifest(repo, o, f"{name} (ours)", fetch), _manifest(repo, t, f"{name} (theirs)", fetch)
+    )
+    result.conflicts = [f"{data_path}/{p}" for p in conflicts]
+    manifest = Manifest.build(entries)
+    result.merged_files = len(manifest.entries)
+    digest = repo.odb.put_bytes(manifest.to_bytes(), durable=True)
+    if digest == o.digest:
+        return ours, result
+    merged = Pointer("dir", digest, manifest.size, len(manifest.entries))
+    return merged.to_bytes(), result
+
+
+# --- dvlite.lock ------------------------------------------------------------------------------
+
+def _lock_doc(data: bytes, origin: str) -> dict:
+    try:
+        doc = yaml.safe_load(data) if data.strip() else {}
+    except yaml.YAMLError as exc:
+        raise FormatError(f"{origin}: invalid YAML") from exc
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict) or not isinstance(doc.get("stages") or {}, dict):
+        raise FormatError(f"{origin}: not a dvlite lock file (expected a mapping with `stages`)")
+    return doc
+
+
+def _dump(doc: dict) -> bytes:
+    try:
+        from dvlite.lockfile import dump  # the canonical writer, when pipelines are present
+    except ImportError:  # pragma: no cover - only before dvlite.lockfile exists
+        return yaml.safe_dump(doc, sort_keys=True, default_flow_style=False, allow_unicode=True,
+                              width=1 << 16).encode()
+    return dump(doc)
+
+
+def merge_lock(ancestor: bytes, ours: bytes, theirs: bytes, name: str) -> tuple[bytes, MergeResult]:
+    """Merge stage entries one by one; a stage both sides changed differently keeps ours (stale)."""
+    result = MergeResult(name)
+    a = _lock_doc(ancestor, f"{name} (ancestor)")
+    o = _lock_doc(ours, f"{name} (ours)")
+    t = _lock_doc(theirs, f"{name} (theirs)")
+    top, top_conflicts = _merge_maps({k: v for k, v in a.items() if k != "stages"},
+                                     {k: v for k, v in o.items() if k != "stages"},
+                                     {k: v for k, v in t.items() if k != "stages"})
+    if top_conflicts:
+        result.reason = f"both sides changed {', '.join(top_conflicts)}"
+        result.conflicts = [name]
+        return ours, result
+    stages, stale = _merge_maps(a.get("stages") or {}, o.get("stages") or {}, t.get("stages") or {})
+    result.stale_stages = stale
+    merged = {**top, "stages": stages}
+    if merged == {**o, "stages": o.get("stages") or {}}:
+        return ours, result
+    return _dump(merged), result
+
+
+def _merge_maps(a: dict, o: dict, t: dict) -> tuple[dict, list[str]]:
+    out: dict = {}
+    clashes = []
+    for key in list(o) + [k for k in t if k not in o] + [k for k in a if k not in o and k not in t]:
+        va, vo, vt = a.get(key), o.get(key), t.get(key)
+        if vo == vt or va == vt:
+            pick = vo
+        elif va == vo:
+            pick = vt
+        else:
+            pick = vo
+            clashes.append(str(key))
+        if pick is not None:
+            out[key] = pick
+    return out, sorted(clashes)
+
+
+# --- the driver -----------------------------------------------------------------------------------
+
+def run_driver(ancestor_path: str, ours_path: str, theirs_path: str, name: str,
+               find_repo, fetch_for=None) -> MergeResult:
+    """Merge git's three temp files into `ours_path` (git's %O %A %B %P).
+
+    `find_repo(abs_dir)` opens the dvlite repo for a pointer; `fetch_for(repo)` returns a
+    `fetch(digest)` that brings a manifest from the default remote, or None.
+    """
+    def read(path: str) -> bytes:
+        with open(path, "rb") as f:
+            return f.read()
+
+    ancestor, ours, theirs = read(ancestor_path), read(ours_path), read(theirs_path)
+    if os.path.basename(name) == LOCK_NAME:
+        merged, result = merge_lock(ancestor, ours, theirs, name)
+    else:
+        repo = find_repo(os.path.dirname(os.path.abspath(name)) or ".")
+        fetch = fetch_for(repo) if fetch_for is not None else None
+        merged, result = merge_pointer(repo, ancestor, ours, theirs, name, fetch)
+    if merged != ours:
+        atomic_write(ours_path, merged)
+    return result
+
+
+def fetcher(repo: Repo):
+    """A `fetch(digest)` over the default remote that never raises (the merge reports what is missing)."""
+    def fetch(digest: str) -> None:
+        from dvlite.sync import fetch_objects
+
+        try:
+            fetch_objects(repo, {digest: 0})
+        except DvliteError:
+            pass
+
+    return fetch
