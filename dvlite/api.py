@@ -215,12 +215,16 @@ def read(path: str | os.PathLike, repo: str | os.PathLike = ".", rev: str | None
 
 def get_url(path: str | os.PathLike, repo: str | os.PathLike = ".", rev: str | None = None,
             remote: str | None = None) -> str:
-    """Where the object of a tracked path lives on the remote (its loose-object URL).
+    """Where the object of a tracked path lives on the remote.
 
-    For a tracked directory, the URL of its manifest. Whether the remote holds the object
-    is not checked (it is if the data was pushed).
+    A large object is a file of its own: `REMOTE/objects/ab/cdef...`. A small one sits in a
+    pack: `REMOTE/packs/HEX.pack#bytes=START-END` (an HTTP-style inclusive byte range of the
+    pack). For a tracked directory, the URL of its manifest. An object the remote does not
+    hold raises FileNotFoundError.
     """
-    from dvlite.remote import choose
+    from dvlite import packstore
+    from dvlite.remote import Remote, choose
+    from dvlite.sync import index_cache
 
     view = DataView(repo, rev, remote)
     rel = normalise(view.repo, path)
@@ -231,7 +235,15 @@ def get_url(path: str | os.PathLike, repo: str | os.PathLike = ".", rev: str | N
         if t is None:
             raise IsADirectoryError(f"{rel} is a directory inside tracked data; it has no object")
         digest = t.pointer.digest.hex
-    url = choose(view.repo.config, remote).url.rstrip("/")
+    cfg = choose(view.repo.config, remote)
+    url = cfg.url.rstrip("/")
+    remote_ = Remote(cfg)
+    inv = packstore.inventory(remote_, {digest}, index_cache(view.repo), remote_.default_jobs)
+    loc = inv.packed.get(digest)
+    if loc is not None:
+        return f"{url}/packs/{loc.pack}.pack#bytes={loc.offset}-{loc.offset + loc.length - 1}"
+    if digest not in inv.loose:
+        raise FileNotFoundError(f"{rel}: object {digest} is not on remote {cfg.name!r}; push it first")
     return f"{url}/objects/{digest[:2]}/{digest[2:]}"
 
 

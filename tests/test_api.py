@@ -154,14 +154,19 @@ def test_errors_for_paths_and_revisions(source):
 def test_get_url_names_the_object_on_the_remote(source):
     store = source.parent / "store"
     url = api.get_url("data/train.csv", repo=source, rev="v1")
-    digest = url.rsplit("/objects/", 1)[1].replace("/", "")
-    assert url == f"{store}/objects/{digest[:2]}/{digest[2:]}"
+    # a small object sits in a pack: the pack's URL and the object's inclusive byte range
+    pack, span = url.split("#bytes=")
+    assert pack.startswith(f"{store}/packs/") and pack.endswith(".pack")
+    start, end = map(int, span.split("-"))
+    with open(pack, "rb") as f:
+        f.seek(start)
+        assert f.read(end - start + 1) == api.read("data/train.csv", repo=source, rev="v1", mode="rb")
     assert url != api.get_url("data/train.csv", repo=source, rev="v2")
     # a large object is a file of its own on the remote (small ones may travel in pack files)
     big = api.get_url("data/big.bin", repo=source, rev="v1")
     assert Path(big).read_bytes() == BIG
     inner = api.get_url("data/parts/year=2024/part-0.parquet", repo=source, rev="v1")
-    assert inner.startswith(f"{store}/objects/")
+    assert inner.startswith(f"{store}/")
     assert api.get_url("data/parts", repo=source, rev="v1") != api.get_url(
         "data/parts", repo=source, rev="v2")  # a directory: its manifest's URL
     with pytest.raises(FileNotFoundError):
