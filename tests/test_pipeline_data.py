@@ -62,6 +62,9 @@ def test_checkout_status_gc_push_pull_cover_stage_outs(repo: Path, tmp_path: Pat
 """)
     run(repo, "remote", "add", "-d", "origin", str(tmp_path / "store"))
     run(repo, "repro")
+    assert "d: new" in run(repo, "status").stdout  # dvlite.lock is not committed yet
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "lock")
     assert "Data and pointers are up to date." in run(repo, "status").stdout
     (repo / "m.txt").unlink()
     (repo / "d/one").write_bytes(b"changed\n")
@@ -72,8 +75,6 @@ def test_checkout_status_gc_push_pull_cover_stage_outs(repo: Path, tmp_path: Pat
     gc = run(repo, "gc", "--force").stdout
     assert "Nothing to collect" in gc
     run(repo, "push")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "pipeline")
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(repo), str(clone))
     run(clone, "pull")
