@@ -114,6 +114,12 @@ class Config:
             )
         return kinds
 
+    def pack_small(self) -> bool:
+        value = (self.get("cache.pack") or "true").strip().lower()
+        if value not in ("true", "false"):
+            raise FormatError(f"cache.pack: expected true or false, not {value!r}")
+        return value == "true"
+
     def lock_timeout(self) -> float:
         value = self.get("core.lock_timeout")
         try:

@@ -31,8 +31,9 @@ MIN_PACK = 16  # fewer small objects than this in a batch are written loose
 
 
 class ObjectStore:
-    def __init__(self, root: str):
+    def __init__(self, root: str, pack_small: bool = True):
         self.root = root
+        self.pack_small = pack_small  # False: every object loose (e.g. to hardlink small files)
         self.packs_dir = os.path.join(os.path.dirname(root), "packs")
         self._dirs: set[str] = set()
         self._lock = threading.RLock()
@@ -238,7 +239,7 @@ class ObjectStore:
     def _put_small(self, data: bytes, hexdigest: str, durable: bool) -> None:
         if self.contains(hexdigest):
             return
-        if self._batch_depth and not durable and len(data) < PACK_BELOW:
+        if self._batch_depth and self.pack_small and not durable and len(data) < PACK_BELOW:
             self._add_pending(hexdigest, data)
         else:
             self._write_loose(hexdigest, data, durable)

@@ -82,7 +82,7 @@ class Repo:
 
     @cached_property
     def odb(self) -> ObjectStore:
-        return ObjectStore(os.path.join(self.cache_dir, "objects"))
+        return ObjectStore(os.path.join(self.cache_dir, "objects"), pack_small=self.config.pack_small())
 
     @cached_property
     def state(self) -> StatCache:
@@ -125,5 +125,6 @@ class Repo:
         try:
             self.config.link_types()
             self.config.lock_timeout()
+            self.config.pack_small()
         except FormatError as exc:
             raise FormatError(f"{os.path.join(self.dvlite_dir, 'config')}: {exc.message}", exc.hint)

@@ -119,3 +119,21 @@ def test_gc_rewrites_a_pack_without_its_unused_objects(repo):
     run(repo, "checkout")
     got = {k: v for k, v in tree_digests(repo).items() if k.startswith("data/")}
     assert got == {k: hashlib.sha256(v).hexdigest() for k, v in changed.items()}
+
+
+def test_cache_pack_false_keeps_every_object_loose_and_links_them(repo):
+    run(repo, "config", "cache.pack", "false")
+    run(repo, "config", "cache.type", "hardlink,copy")
+    files = _files(40)
+    write_tree(repo, files)
+    run(repo, "add", "data")
+    assert _packs(repo) == []
+    assert len(_loose(repo)) == 41
+    import shutil
+
+    shutil.rmtree(repo / "data")
+    run(repo, "checkout")
+    assert (repo / "data/0/000.txt").stat().st_nlink == 2  # linked to its cache object
+    run(repo, "config", "cache.pack", "maybe")
+    out = run(repo, "status", check=False)
+    assert out.returncode == 2 and "cache.pack" in out.stderr
