@@ -330,37 +330,33 @@ def _write_uncached(repo: Repo, o: Entry) -> None:
         atomic_write(path, repo.odb.read_verified(e.digest), mode=0o755 if e.executable else 0o644)
 
 
+def _records(repo: Repo):
+    """(path, record) of every readable run record in the cache, by name."""
+    top = runs_dir(repo)
+    for name in sorted(os.listdir(top)) if os.path.isdir(top) else []:
+        path = os.path.join(top, name)
+        try:
+            yield path, parse_record(_read(path) or b"", path)[1]
+        except FormatError:
+            continue
+
+
 def run_cache_objects(repo: Repo) -> tuple[list[str], dict[str, int]]:
     """(run record files, digest -> size of every out object they need that the cache has or
     needs). Manifests of directory outs are listed with size 0 when not in the cache; fetch
     them first, then call again to learn the files they list."""
     records = []
     need: dict[str, int] = {}
-    top = runs_dir(repo)
-    for name in sorted(os.listdir(top)) if os.path.isdir(top) else []:
-        path = os.path.join(top, name)
-        try:
-            _key, entry = parse_record(_read(path) or b"", path)
-        except FormatError:
-            continue
+    for path, entry in _records(repo):
         records.append(path)
-        objs, _ = _objects_of(repo, entry.outs)
-        need.update(objs)
+        need.update(_objects_of(repo, entry.outs)[0])
     return records, need
 
 
 def run_cache_outputs(repo: Repo) -> list[Tracked]:
     """The outs every local run record restores, as outputs push and fetch understand."""
-    out: list[Tracked] = []
-    top = runs_dir(repo)
-    for name in sorted(os.listdir(top)) if os.path.isdir(top) else []:
-        path = os.path.join(top, name)
-        try:
-            _key, entry = parse_record(_read(path) or b"", path)
-        except FormatError:
-            continue
-        out += [Tracked(f"{o.path} (run cache {name[:10]})", o.pointer()) for o in entry.outs]
-    return out
+    return [Tracked(f"{o.path} (run cache {os.path.basename(path)[:10]})", o.pointer())
+            for path, entry in _records(repo) for o in entry.outs]
 
 
 def push_run_cache(repo: Repo, remote) -> int:
