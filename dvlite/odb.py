@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from dvlite.digest import Digest, hash_bytes, hash_fd, hash_file, new_hasher
 from dvlite.errors import IntegrityError
 from dvlite.fsutil import TMP_MARK, atomic_copy, atomic_write, copy_into, remove_file, temp_name
-from dvlite.packs import PACK_BELOW, PACK_TARGET, PackedObject, PackIndex, build_pack
+from dvlite.packs import CACHE_PACK_TARGET, PACK_BELOW, PackedObject, PackIndex, build_pack
 
 OBJECT_MODE = 0o444
 SMALL = 4 << 20  # files below this are read in one call
@@ -101,7 +101,7 @@ class ObjectStore:
                 return
             self._pending[hexdigest] = data
             self._pending_size += len(data)
-            if self._pending_size >= PACK_TARGET:
+            if self._pending_size >= CACHE_PACK_TARGET:
                 self._flush(final=False)
 
     def _flush(self, final: bool) -> None:
@@ -112,9 +112,14 @@ class ObjectStore:
             for digest, data in pending.items():
                 self._write_loose(digest, data, durable=False)
             return
-        self.write_pack(list(pending.items()))
 
-    def write_pack(self, objects: list[tuple[str, bytes]]) -> PackIndex:
+        def drain():  # each object leaves `pending` as it is copied into the pack
+            while pending:
+                yield pending.popitem()
+
+        self.write_pack(drain())
+
+    def write_pack(self, objects: Iterable[tuple[str, bytes]]) -> PackIndex:
         """Write a pack and then its index; its objects are in the store from then on."""
         pack = build_pack(objects)
         os.makedirs(self.packs_dir, exist_ok=True)

@@ -22,7 +22,8 @@ from dvlite.errors import IntegrityError
 PACK_MAGIC = b"DVLPACK1"
 INDEX_MAGIC = b"DVLIDX01"
 PACK_BELOW = 1 << 20  # objects smaller than this travel in packs
-PACK_TARGET = 32 << 20  # a pack is closed once it holds this many bytes
+PACK_TARGET = 32 << 20  # a remote pack is closed once it holds this many bytes
+CACHE_PACK_TARGET = 16 << 20  # packs in the cache: they are built in memory during add/fetch
 _HEAD = struct.Struct("<8s16sQQ")
 _ENTRY = struct.Struct("<16sQQ")
 _TRAILER = 16
@@ -81,7 +82,8 @@ class Pack:
 
 
 def build_pack(objects: Iterable[tuple[str, bytes]]) -> Pack:
-    """One pack from (digest, bytes) pairs, in the order given."""
+    """One pack from (digest, bytes) pairs, in the order given. The objects are copied into
+    one buffer as the iterable yields them, so the caller need not hold them all."""
     buf = bytearray(PACK_MAGIC)
     entries: dict[str, tuple[int, int]] = {}
     for digest, data in objects:
@@ -89,7 +91,8 @@ def build_pack(objects: Iterable[tuple[str, bytes]]) -> Pack:
             continue
         entries[digest] = (len(buf), len(data))
         buf += data
-    data = bytes(buf)
+    data = bytes(buf)  # some backends (adlfs) take only bytes; the buffer is freed on return
+    del buf
     digest = hash_bytes(data).hex
     return Pack(digest, data, PackIndex(digest, len(data), entries))
 

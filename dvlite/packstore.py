@@ -29,7 +29,7 @@ from dvlite.packs import (
 from dvlite.remote import LAYOUT, Remote, run_jobs
 
 FEW = 32  # up to this many loose candidates, ask for each; beyond, list the remote
-PACK_JOBS = 4  # packs in flight at once: each is held in memory while it uploads
+PACK_JOBS = 2  # packs in flight at once: each is held in memory while it travels
 
 
 @dataclass
@@ -101,7 +101,7 @@ def is_packable(size: int) -> bool:
     return size < PACK_BELOW
 
 
-def write_pack(remote: Remote, objects: list[tuple[str, bytes]], index_cache: str) -> PackIndex:
+def write_pack(remote: Remote, objects: Iterable[tuple[str, bytes]], index_cache: str) -> PackIndex:
     """Upload one pack, then its index: a reader never sees an index before its pack."""
     pack = build_pack(objects)
     remote.ensure_layout(LAYOUT)
@@ -118,7 +118,7 @@ def upload_packs(remote: Remote, odb: ObjectStore, groups: Iterable[list[str]], 
                  jobs: int) -> Iterator[tuple[list[str], BaseException | None]]:
     """Pack each group of cached objects and upload it; yield (group, error or None)."""
     def one(group: list[str]) -> None:
-        write_pack(remote, [(digest, odb.read(digest)) for digest in group], index_cache)
+        write_pack(remote, ((digest, odb.read(digest)) for digest in group), index_cache)
 
     yield from run_jobs(min(jobs, PACK_JOBS), one, groups)
 

@@ -350,7 +350,8 @@ def _fetch_into(source: _Source, sizes: dict[str, int], result: FetchResult, rec
     def read(r) -> None:
         outcomes[r] = packstore.fetch_read(remote, repo.odb, r)
 
-    for r, error in run_jobs(source.jobs, read, packstore.fetch_reads(source.inv, packed)):
+    reads = packstore.fetch_reads(source.inv, packed)  # a whole pack is held while it is stored
+    for r, error in run_jobs(min(source.jobs, packstore.PACK_JOBS), read, reads):
         result.read_bytes += r.end - r.start
         for digest, obj_error in (outcomes.pop(r) if error is None else
                                   [(d, error) for d, _, _ in r.objects]):
