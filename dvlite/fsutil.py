@@ -68,15 +68,27 @@ def sync_barrier(path: str) -> None:
 
 @functools.lru_cache(maxsize=1)
 def _libc():
-    try:
-        import ctypes
+    import ctypes
+
+    try:  # the usual name first: find_library runs ldconfig, which costs a process
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
         import ctypes.util
 
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.syncfs  # noqa: B018 - absent on some platforms
-        return libc
-    except (OSError, AttributeError):
-        return None
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        except (OSError, TypeError):
+            return None
+    return libc if hasattr(libc, "syncfs") else None
+
+
+def tune_allocator() -> None:
+    """Ask glibc to return big buffers (packs, file contents) to the system when freed, and to
+    keep few per-thread arenas: bulk commands otherwise keep freed memory as peak RSS."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD: fixed, so frees of >= 1 MiB unmap
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
 
 
 def atomic_write(

@@ -433,6 +433,9 @@ def main() -> None:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="surrogateescape")
     as_json = "--json" in argv
+    from dvlite.fsutil import tune_allocator
+
+    tune_allocator()
     try:
         app(prog_name="dvlite")
     except ChangesWouldBeLostError as exc:
