@@ -211,4 +211,43 @@ else
     die "the clone does not match version 1"
 fi
 
+step "Pipelines: a stage in dvlite.yaml, dvlite repro, the run cache and lineage"
+mkdir -p "$WORK/pipeline" && cd "$WORK/pipeline"
+run git init -q -b main
+run git config user.name "dvlite demo"
+run git config user.email "demo@example.invalid"
+run dvlite init
+cat > train.py <<'PY'
+import json, sys, yaml
+lr = yaml.safe_load(open("params.yaml"))["train"]["lr"]
+rows = open("data.csv").read().splitlines()[1:]
+json.dump({"rows": len(rows), "score": round(len(rows) * lr, 3)}, open("metrics.json", "w"))
+open("model.bin", "w").write(f"model trained on {len(rows)} rows with lr={lr}\n")
+PY
+printf 'x,y\n1,2\n3,4\n5,6\n' > data.csv
+printf 'train:\n  lr: 0.1\n' > params.yaml
+cat > dvlite.yaml <<'YAML'
+stages:
+  train:
+    cmd: python train.py
+    deps: [train.py, data.csv]
+    params: [train.lr]
+    outs: [model.bin]
+    metrics: [{metrics.json: {cache: false}}]
+YAML
+run cat dvlite.yaml
+run dvlite repro
+run git add -A
+run git commit -q -m "pipeline, lr 0.1"
+run dvlite repro
+echo "(nothing changed: nothing runs)"
+run_sh "sed -i 's/0.1/0.2/' params.yaml"
+run dvlite status
+run dvlite repro
+run dvlite params diff
+run_sh "sed -i 's/0.2/0.1/' params.yaml"
+run dvlite repro
+echo "(back to lr 0.1: the run cache restores that model without running train.py)"
+run dvlite lineage model.bin
+
 step "Done; removing $WORK"
