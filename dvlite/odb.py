@@ -212,6 +212,13 @@ class ObjectStore:
             parts.append(f"packs:{os.stat(self.packs_dir).st_mtime_ns}")
         return hash_bytes("\n".join(sorted(parts)).encode()).hex
 
+    def size_if_loose(self, hexdigest: str) -> int:
+        """A loose object's size; -1 for a packed or missing one (packed objects are small)."""
+        try:
+            return os.stat(self.path(hexdigest)).st_size
+        except FileNotFoundError:
+            return -1
+
     def size(self, hexdigest: str) -> int:
         try:
             return os.stat(self.path(hexdigest)).st_size
