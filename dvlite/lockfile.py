@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from dvlite import yamldoc
 from dvlite.digest import Digest
 from dvlite.errors import FormatError
 from dvlite.pointer import Pointer
@@ -166,12 +167,7 @@ def parse_stage_doc(name: str, body, origin: str) -> StageLock:
 
 
 def from_bytes(data: bytes, origin: str = FILENAME) -> Lock:
-    try:
-        doc = yaml.safe_load(data)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise FormatError(f"{origin}: invalid YAML{where}") from exc
+    doc = yamldoc.load(data, origin)
     if doc is None:
         return EMPTY
     if not isinstance(doc, dict):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from dvlite import yamldoc
 from dvlite.errors import DvliteError, FormatError, IntegrityError
 from dvlite.fsutil import atomic_write
 from dvlite.manifest import Entry, Manifest
@@ -125,10 +126,7 @@ def merge_pointer(repo: Repo, ancestor: bytes, ours: bytes, theirs: bytes, name:
 # --- dvlite.lock ------------------------------------------------------------------------------
 
 def _lock_doc(data: bytes, origin: str) -> dict:
-    try:
-        doc = yaml.safe_load(data) if data.strip() else {}
-    except yaml.YAMLError as exc:
-        raise FormatError(f"{origin}: invalid YAML") from exc
+    doc = yamldoc.load(data, origin)
     if doc is None:
         doc = {}
     if not isinstance(doc, dict) or not isinstance(doc.get("stages") or {}, dict):

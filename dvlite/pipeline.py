@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from dvlite import yamldoc
 from dvlite.errors import FormatError
 
 FILENAME = "dvlite.yaml"
@@ -195,12 +196,7 @@ def parse_stage(name, doc) -> Stage:
 
 
 def load_doc(data: bytes, origin: str = FILENAME) -> dict:
-    try:
-        doc = yaml.safe_load(data)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise FormatError(f"{origin}: invalid YAML{where}") from exc
+    doc = yamldoc.load(data, origin)
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):

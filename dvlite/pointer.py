@@ -24,8 +24,7 @@ import json
 import re
 from dataclasses import dataclass
 
-import yaml
-
+from dvlite import yamldoc
 from dvlite.digest import Digest
 from dvlite.errors import FormatError
 
@@ -86,12 +85,7 @@ class Pointer:
 
     @classmethod
     def from_bytes(cls, data: bytes, origin: str) -> Pointer:
-        try:
-            doc = yaml.safe_load(data)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark else ""
-            raise FormatError(f"{origin}: invalid YAML{where}") from exc
+        doc = yamldoc.load(data, origin)
         if not isinstance(doc, dict):
             raise FormatError(f"{origin}: not a dvlite pointer (expected a mapping)")
         if "version" not in doc:

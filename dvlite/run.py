@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dvlite import lockfile
+from dvlite import lockfile, yamldoc
 from dvlite import params as params_mod
 from dvlite import pipeline as pipeline_mod
 from dvlite.digest import ALGORITHM, Digest, hash_bytes
@@ -263,12 +263,7 @@ def _record_bytes(key: str, entry: StageLock) -> bytes:
 
 
 def parse_record(data: bytes, origin: str) -> tuple[str, StageLock]:
-    import yaml
-
-    try:
-        doc = yaml.safe_load(data)
-    except yaml.YAMLError as exc:
-        raise FormatError(f"{origin}: invalid YAML") from exc
+    doc = yamldoc.load(data, origin)
     if not isinstance(doc, dict) or doc.get("schema") != lockfile.SCHEMA or "key" not in doc:
         raise FormatError(f"{origin}: not a dvlite run record of schema {lockfile.SCHEMA}")
     return str(doc["key"]), lockfile.parse_stage_doc("run", doc.get("run"), origin)
