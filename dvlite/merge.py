@@ -37,19 +37,24 @@ class MergeResult:
         return not self.conflicts and self.reason is None
 
 
+def _pick(base, ours, theirs):
+    """The three-way rule for one path or key: (value to keep, whether both sides changed it
+    differently). None means absent; on a clash ours is kept."""
+    if ours == theirs or base == theirs:
+        return ours, False
+    if base == ours:
+        return theirs, False
+    return ours, True
+
+
 def merge_entries(base: dict[str, Entry], ours: dict[str, Entry],
                   theirs: dict[str, Entry]) -> tuple[list[Entry], list[str]]:
     """Merge path -> entry maps: one-sided or identical changes combine; others keep ours, listed."""
     merged: dict[str, Entry] = {}
     conflicts: set[str] = set()
     for path in sorted(set(base) | set(ours) | set(theirs)):
-        a, o, t = base.get(path), ours.get(path), theirs.get(path)
-        if o == t or a == t:
-            pick = o
-        elif a == o:
-            pick = t
-        else:
-            pick = o
+        pick, clash = _pick(base.get(path), ours.get(path), theirs.get(path))
+        if clash:
             conflicts.add(path)
         if pick is not None:
             merged[path] = pick
@@ -168,13 +173,8 @@ def _merge_maps(a: dict, o: dict, t: dict) -> tuple[dict, list[str]]:
     out: dict = {}
     clashes = []
     for key in list(o) + [k for k in t if k not in o] + [k for k in a if k not in o and k not in t]:
-        va, vo, vt = a.get(key), o.get(key), t.get(key)
-        if vo == vt or va == vt:
-            pick = vo
-        elif va == vo:
-            pick = vt
-        else:
-            pick = vo
+        pick, clash = _pick(a.get(key), o.get(key), t.get(key))
+        if clash:
             clashes.append(str(key))
         if pick is not None:
             out[key] = pick

@@ -49,11 +49,7 @@ class ObjectStore:
         return os.path.join(self.root, hexdigest[:2], hexdigest[2:])
 
     def is_loose(self, hexdigest: str) -> bool:
-        try:
-            os.stat(self.path(hexdigest))
-            return True
-        except FileNotFoundError:
-            return False
+        return self.size_if_loose(hexdigest) >= 0
 
     def contains(self, hexdigest: str) -> bool:
         return (self.is_loose(hexdigest) or hexdigest in self._pending
