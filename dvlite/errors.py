@@ -10,14 +10,25 @@ Each error carries the exit code the CLI uses and an optional hint. Exit codes:
 
 from __future__ import annotations
 
+import re
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(text: str) -> str:
+    """`text` with control characters (newlines, terminal escapes from a hostile file name)
+    shown escaped, so an error stays one line and cannot restyle the terminal."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
 
 class DvliteError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, hint: str | None = None):
+        message = one_line(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = None if hint is None else one_line(hint)
 
 
 class NotARepoError(DvliteError):
@@ -64,3 +75,7 @@ class RemoteError(DvliteError):
     def __init__(self, message: str, hint: str | None = None, transient: bool = False):
         super().__init__(message, hint)
         self.transient = transient
+
+
+class UnsafePathError(IntegrityError):
+    """A path read from data (pointer, manifest, lock, record, listing) would leave its place."""

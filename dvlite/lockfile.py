@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from dvlite import yamldoc
+from dvlite import paths, yamldoc
 from dvlite.digest import Digest
 from dvlite.errors import FormatError
 from dvlite.pointer import Pointer
@@ -150,9 +150,9 @@ def _entry(raw, origin: str, where: str, is_out: bool) -> Entry:
     if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in (size, files)):
         raise FormatError(f"{origin}: {where}: size and files must be non-negative integers")
     cache = raw.get("cache", True) if is_out else False
-    if not isinstance(cache, bool) or not isinstance(raw["path"], str):
+    if not isinstance(cache, bool):
         raise FormatError(f"{origin}: {where}: malformed entry")
-    return Entry(raw["path"], raw["kind"], digest, size, files, cache)
+    return Entry(paths.check(raw["path"], f"{origin}: {where}"), raw["kind"], digest, size, files, cache)
 
 
 def parse_stage_doc(name: str, body, origin: str) -> StageLock:

@@ -19,10 +19,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from dvlite import paths, yamldoc
 from dvlite.digest import ALGORITHM, Digest, hash_bytes
 from dvlite.errors import FormatError
 
 VERSION = 1
+MAX_BYTES = 1 << 30  # a manifest of ~10 million files
 
 
 class Entry(NamedTuple):  # a tuple: a million are made when a big manifest is read
@@ -75,10 +77,9 @@ class Manifest:
 
     @classmethod
     def from_bytes(cls, data: bytes, origin: str = "manifest") -> Manifest:
-        try:
-            doc = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise FormatError(f"{origin}: not a dvlite manifest ({exc})") from exc
+        """Parse and validate: every entry a safe relative path, no duplicates, no entry that
+        is both a file and a directory (UnsafePathError, exit 4)."""
+        doc = yamldoc.load_json(data, origin, max_bytes=MAX_BYTES)
         if not isinstance(doc, dict) or "version" not in doc:
             raise FormatError(f"{origin}: not a dvlite manifest")
         if doc["version"] != VERSION:
@@ -86,14 +87,19 @@ class Manifest:
         if doc.get("algo") != ALGORITHM:
             raise FormatError(f"{origin}: unknown hash algorithm {doc.get('algo')!r}")
         try:
-            entries = [Entry(str(p), str(d), int(s), bool(x)) for p, d, s, x in doc["entries"]]
+            entries = [Entry(p, d, s, x) for p, d, s, x in doc["entries"]]
         except (KeyError, TypeError, ValueError) as exc:
             raise FormatError(f"{origin}: malformed manifest entries") from exc
+        if not all(type(e.path) is str and type(e.digest) is str and type(e.size) is int
+                   and e.size >= 0 and type(e.executable) is bool for e in entries):
+            raise FormatError(f"{origin}: malformed manifest entries")
         digests = [e.digest for e in entries]
         if set(map(len, digests)) - {32} or not _HEXES.fullmatch("".join(digests)):
             bad = next(d for d in digests if len(d) != 32 or not _HEXES.fullmatch(d))
-            Digest.parse(ALGORITHM, bad)  # raises, naming the digest
-        return cls.build(entries)
+            raise FormatError(f"{origin}: bad {ALGORITHM} digest {bad[:40]!r} in the manifest")
+        entries.sort(key=lambda e: e.path)
+        paths.check_entries([e.path for e in entries], origin)
+        return cls(tuple(entries))
 
 
 @dataclass(frozen=True)

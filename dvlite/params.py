@@ -6,6 +6,7 @@ import json
 import math
 import posixpath
 
+from dvlite import yamldoc
 from dvlite.errors import FormatError
 
 _MISSING = object()
@@ -14,18 +15,19 @@ _MISSING = object()
 def parse(data: bytes, origin: str):
     """The document in a params or metrics file, chosen by its extension (YAML when unknown)."""
     ext = posixpath.splitext(origin.split(" at ", 1)[0])[1].lower()
+    if ext == ".json":
+        return yamldoc.load_json(data, origin)
+    if ext != ".toml":
+        return yamldoc.load(data, origin)
+    import tomllib
+
     try:
-        if ext == ".json":
-            return json.loads(data)
-        if ext == ".toml":
-            import tomllib
-
-            return tomllib.loads(data.decode("utf-8"))
-        import yaml
-
-        return yaml.safe_load(data)
-    except Exception as exc:
-        raise FormatError(f"{origin}: cannot parse ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from exc
+        doc = tomllib.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # TOMLDecodeError is one
+        first = (str(exc).splitlines() or [""])[0][:120]
+        raise FormatError(f"{origin}: cannot parse ({type(exc).__name__}: {first})") from exc
+    yamldoc.check_shape(doc, origin)
+    return doc
 
 
 def _plain(value):

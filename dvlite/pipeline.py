@@ -7,13 +7,15 @@ already applied).
 
 from __future__ import annotations
 
+import bisect
 import posixpath
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 import yaml
 
-from dvlite import yamldoc
+from dvlite import paths, yamldoc
 from dvlite.errors import FormatError
 
 FILENAME = "dvlite.yaml"
@@ -78,9 +80,9 @@ def normalise_path(raw, wdir: str, where: str) -> str:
     if joined == "." or joined == ".." or joined.startswith("../"):
         raise _err(f"{where}: {raw} is outside the repository" if joined != "." else
                    f"{where}: {raw} is the repository root")
-    first = joined.split("/", 1)[0]
-    if first in (".git", ".dvlite"):
-        raise _err(f"{where}: {raw} is inside {first}/")
+    rule = paths.why_unsafe(joined)
+    if rule is not None:
+        raise _err(f"{where}: unsafe path {raw!r}: {rule}")
     return joined
 
 
@@ -213,25 +215,61 @@ def load_doc(data: bytes, origin: str = FILENAME) -> dict:
     return doc
 
 
+class _OutIndex:
+    """Every out by path, to find which stages' outs overlap a path without a scan of them all
+    (a pipeline of a thousand stages would otherwise cost a million comparisons per query)."""
+
+    def __init__(self, stages: dict[str, Stage]):
+        self.rank = {name: i for i, name in enumerate(stages)}
+        self.by_path: dict[str, tuple[Stage, Out]] = {}
+        for s in stages.values():
+            for o in s.outs:
+                self.by_path.setdefault(o.path, (s, o))
+        self.paths = sorted(self.by_path)
+
+    def producer(self, path: str) -> tuple[Stage, Out] | None:
+        """The out that is `path` or one of its parents."""
+        while True:
+            if path in self.by_path:
+                return self.by_path[path]
+            cut = path.rfind("/")
+            if cut < 0:
+                return None
+            path = path[:cut]
+
+    def overlapping(self, path: str) -> list[str]:
+        """Stages with an out equal to `path`, above it or below it, in file order."""
+        names = set()
+        found = self.producer(path)
+        if found is not None:
+            names.add(found[0].name)
+        start = bisect.bisect_left(self.paths, path + "/")
+        for other in self.paths[start:]:
+            if not other.startswith(path + "/"):
+                break
+            names.add(self.by_path[other][0].name)
+        return sorted(names, key=self.rank.__getitem__)
+
+
 @dataclass(frozen=True)
 class Pipeline:
     stages: dict[str, Stage]  # in file order
 
+    @cached_property
+    def _outs(self) -> _OutIndex:
+        return _OutIndex(self.stages)
+
     def producer_of(self, path: str) -> tuple[Stage, Out] | None:
         """The stage whose out is `path` or contains it."""
-        for s in self.stages.values():
-            for o in s.outs:
-                if path == o.path or path.startswith(o.path + "/"):
-                    return s, o
-        return None
+        return self._outs.producer(path)
 
     def upstream_of(self, stage: Stage) -> list[str]:
         """Names of the stages whose outs `stage` depends on (direct edges)."""
-        found = []
+        found: list[str] = []
         for dep in stage.deps:
-            for other in self.stages.values():
-                if any(_overlap(dep, o.path) for o in other.outs) and other.name not in found:
-                    found.append(other.name)
+            for name in self._outs.overlapping(dep):
+                if name not in found:
+                    found.append(name)
         return found
 
     def edges(self) -> list[tuple[str, str]]:
@@ -239,22 +277,7 @@ class Pipeline:
 
     def order(self) -> list[str]:
         """Topological order (upstream first; ties in file order). Raises on a cycle."""
-        ups = {name: self.upstream_of(s) for name, s in self.stages.items()}
-        _check_cycles(ups)
-        done: list[str] = []
-        seen: set[str] = set()
-
-        def visit(name: str) -> None:
-            if name in seen:
-                return
-            seen.add(name)
-            for up in ups[name]:
-                visit(up)
-            done.append(name)
-
-        for name in self.stages:
-            visit(name)
-        return done
+        return _topological({name: self.upstream_of(s) for name, s in self.stages.items()})
 
     def ancestors(self, names: list[str]) -> set[str]:
         result: set[str] = set()
@@ -286,26 +309,33 @@ def _overlap(a: str, b: str) -> bool:
     return a == b or a.startswith(b + "/") or b.startswith(a + "/")
 
 
-def _check_cycles(ups: dict[str, list[str]]) -> None:
-    state: dict[str, int] = {}  # 1 visiting, 2 done
-    stack: list[str] = []
-
-    def visit(name: str) -> None:
-        state[name] = 1
-        stack.append(name)
-        for up in ups[name]:
-            if state.get(up) == 1:
-                cycle = stack[stack.index(up):] + [up]
-                raise FormatError(f"{FILENAME}: the stages form a cycle: {' -> '.join(cycle)}",
-                                  hint="a stage cannot depend, directly or not, on its own outs")
-            if up not in state:
-                visit(up)
-        stack.pop()
-        state[name] = 2
-
-    for name in ups:
-        if name not in state:
-            visit(name)
+def _topological(ups: dict[str, list[str]]) -> list[str]:
+    """Depth first, upstream before downstream, without recursion (a chain of thousands of
+    stages must not overflow the stack); a cycle is a FormatError that prints it."""
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    done: list[str] = []
+    for root in ups:
+        if root in state:
+            continue
+        state[root] = 1
+        path, stack = [root], [iter(ups[root])]
+        while stack:
+            for up in stack[-1]:
+                if state.get(up) == 1:
+                    cycle = path[path.index(up):] + [up]
+                    raise FormatError(f"{FILENAME}: the stages form a cycle: {' -> '.join(cycle)}",
+                                      hint="a stage cannot depend, directly or not, on its own outs")
+                if up not in state:
+                    state[up] = 1
+                    path.append(up)
+                    stack.append(iter(ups[up]))
+                    break
+            else:
+                stack.pop()
+                name = path.pop()
+                state[name] = 2
+                done.append(name)
+    return done
 
 
 def parse(data: bytes, tracked_paths: list[tuple[str, str]] = ()) -> Pipeline:
@@ -327,15 +357,17 @@ def validate(pipeline: Pipeline, tracked_paths=()) -> None:
                 raise _err(f"{where} both declare the out {o.path}")
             owners[o.path] = s.name
     paths = sorted(owners)
-    for a in paths:
-        for b in paths:
-            if b.startswith(a + "/"):
-                raise _err(f"stage {owners[b]!r}: out {b} lies inside {a}, an out of stage {owners[a]!r}")
+    index = pipeline._outs
+    for b in paths:
+        outer = index.producer(b.rpartition("/")[0]) if "/" in b else None
+        if outer is not None:
+            a = outer[1].path
+            raise _err(f"stage {owners[b]!r}: out {b} lies inside {a}, an out of stage {owners[a]!r}")
     for data_path, pointer in tracked_paths:
-        for p in paths:
-            if _overlap(p, data_path):
-                raise _err(f"stage {owners[p]!r}: out {p} is also tracked by {pointer}",
-                           hint=f"run `dvlite remove {pointer}` to let the stage produce it")
+        for name in index.overlapping(data_path):
+            p = next(o.path for o in pipeline.stages[name].outs if _overlap(o.path, data_path))
+            raise _err(f"stage {owners[p]!r}: out {p} is also tracked by {pointer}",
+                       hint=f"run `dvlite remove {pointer}` to let the stage produce it")
     for s in pipeline.stages.values():
         for dep in s.deps:
             for o in s.outs:

@@ -24,12 +24,13 @@ import json
 import re
 from dataclasses import dataclass
 
-from dvlite import yamldoc
+from dvlite import paths, yamldoc
 from dvlite.digest import Digest
-from dvlite.errors import FormatError
+from dvlite.errors import FormatError, UnsafePathError
 
 SUFFIX = ".dvl"
 VERSION = 1
+MAX_BYTES = 64 << 10  # a pointer is a few lines
 KINDS = ("file", "dir")
 SOURCE_KEYS = ("url", "rev", "rev_lock", "path")
 
@@ -58,6 +59,7 @@ class Source:
                 raise FormatError(f"{origin}: source.{key} must be a non-empty string")
         if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", doc["rev_lock"]):
             raise FormatError(f"{origin}: source.rev_lock must be a full commit id")
+        paths.check(doc["path"], f"{origin}: source.path")
         return cls(doc["url"], doc["rev"], doc["rev_lock"], doc["path"])
 
 
@@ -85,7 +87,7 @@ class Pointer:
 
     @classmethod
     def from_bytes(cls, data: bytes, origin: str) -> Pointer:
-        doc = yamldoc.load(data, origin)
+        doc = yamldoc.load(data, origin, max_bytes=MAX_BYTES)
         if not isinstance(doc, dict):
             raise FormatError(f"{origin}: not a dvlite pointer (expected a mapping)")
         if "version" not in doc:
@@ -116,6 +118,20 @@ class Pointer:
 
 def data_path_of(pointer_path: str) -> str:
     return pointer_path[: -len(SUFFIX)]
+
+
+def checked_data_path(pointer_path: str, origin: str | None = None) -> str:
+    """The data path a pointer file tracks, refused (UnsafePathError) when it would be the
+    repository root, `..`, or inside .git or .dvlite (`...dvl`, `.dvl`, `sub/...dvl`)."""
+    data_path = data_path_of(pointer_path)
+    rule = paths.why_unsafe(data_path)
+    if rule is not None:
+        where = f"{origin}: " if origin and origin != pointer_path else ""
+        raise UnsafePathError(f"{where}pointer {pointer_path!r} tracks an unsafe path "
+                              f"{data_path!r}: {rule}",
+                              hint="this file was committed by someone else or damaged; "
+                                   "dvlite never writes outside its place")
+    return data_path
 
 
 def pointer_path_of(data_path: str) -> str:

@@ -10,7 +10,9 @@ import os
 import subprocess
 from collections.abc import Iterable
 
-from dvlite.errors import BadInputError, DvliteError
+from dvlite.errors import BadInputError, DvliteError, FormatError
+
+MAX_BLOB = 64 << 20  # the biggest dvlite.lock, dvlite.yaml or params file read from history
 
 
 def _git(cwd: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -80,7 +82,7 @@ class Scm:
             except (git.BadName, ValueError, git.GitCommandError):
                 raise BadInputError(f"unknown revision {rev!r}") from None
 
-    def files_at(self, rev: str, suffix: str) -> dict[str, bytes]:
+    def files_at(self, rev: str, suffix: str, limit: int = 1 << 20) -> dict[str, bytes]:
         """Contents of every file ending in `suffix` under the repo root at `rev`.
 
         Keys are paths relative to the repo root, with `/` separators.
@@ -98,8 +100,11 @@ class Scm:
                 meta, path = record.split("\t", 1)
                 _mode, kind, blob = meta.split()
                 if kind == "blob" and path.endswith(suffix):
-                    data = repo.odb.stream(bytes.fromhex(blob)).read()
-                    out[path[len(self.prefix):]] = data
+                    stream = repo.odb.stream(bytes.fromhex(blob))
+                    if stream.size > limit:
+                        raise FormatError(f"{path} at {rev}: {stream.size} bytes; not a file "
+                                          "dvlite wrote")
+                    out[path[len(self.prefix):]] = stream.read()
         return out
 
     def revisions(self, all_branches: bool, all_tags: bool, all_commits: bool) -> set[str]:
@@ -114,14 +119,14 @@ class Scm:
                 revs |= {t.commit.hexsha for t in repo.tags}
             return revs
 
-    def read_at(self, rev: str, rels: Iterable[str]) -> dict[str, bytes]:
+    def read_at(self, rev: str, rels: Iterable[str], limit: int = MAX_BLOB) -> dict[str, bytes]:
         """Contents of the named files (repo-root-relative) at `rev`; absent files are left out."""
         sha = self.resolve(rev)
         out: dict[str, bytes] = {}
         for rel in rels:
-            proc = _git(self.worktree, "cat-file", "blob", f"{sha}:{self.prefix}{rel}", check=False)
-            if proc.returncode == 0:
-                out[rel] = proc.stdout
+            data = blob_at(self.worktree, sha, f"{self.prefix}{rel}", limit)
+            if data is not None:
+                out[rel] = data
         return out
 
     def log(self, all_refs: bool = True) -> list[tuple[str, str]]:
@@ -181,10 +186,21 @@ def paths_at(git_dir: str, commit: str) -> list[str]:
     return [p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
 
 
-def blob_at(git_dir: str, commit: str, path: str) -> bytes | None:
-    """The contents of `path` in `commit`, or None when the commit has no such file."""
-    proc = _git(git_dir, "cat-file", "blob", f"{commit}:{path}", check=False)
-    return proc.stdout if proc.returncode == 0 else None
+def blob_at(git_dir: str, commit: str, path: str, limit: int = MAX_BLOB) -> bytes | None:
+    """The contents of `path` in `commit`, or None when the commit has no such file (or it is
+    not a file); a FormatError when it is bigger than `limit`, before it is read."""
+    spec = f"{commit}:{path}"
+    if "\n" in spec:
+        return None
+    proc = subprocess.run(["git", "cat-file", "--batch-check"], cwd=git_dir, input=spec.encode() + b"\n",
+                          capture_output=True)
+    header = proc.stdout.decode(errors="replace").split()
+    if proc.returncode != 0 or len(header) != 3 or header[1] != "blob":
+        return None
+    if int(header[2]) > limit:
+        raise FormatError(f"{path} at {commit[:10]}: {header[2]} bytes; not a file dvlite wrote")
+    got = _git(git_dir, "cat-file", "blob", header[0], check=False)
+    return got.stdout if got.returncode == 0 else None
 
 
 # --- hooks, merge driver, pushed commits (git integration) ---------------------------------
