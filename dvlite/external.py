@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote, urlparse
 
-from dvlite import scm
+from dvlite import paths, scm
 from dvlite.digest import hash_bytes, new_hasher
 from dvlite.errors import (
     BadInputError,
@@ -28,9 +28,9 @@ from dvlite.errors import (
     IntegrityError,
     RemoteError,
 )
-from dvlite.fsutil import TMP_MARK, atomic_write
+from dvlite.fsutil import TMP_MARK, atomic_write, read_limited
 from dvlite.manifest import Entry, Manifest
-from dvlite.pointer import SUFFIX, Pointer, Source, data_path_of
+from dvlite.pointer import MAX_BYTES, SUFFIX, Pointer, Source, checked_data_path, data_path_of
 from dvlite.repo import DIRNAME, Repo
 from dvlite.tracked import Tracked, owner_of
 
@@ -60,6 +60,8 @@ class _SourceRepo(Repo):
 
     Only `config` and `odb` are meant to be used: it is what `sync.fetch_objects` needs.
     """
+
+    records_itself = False
 
     def __init__(self, root: str, origin: str | None, cache_dir: str):
         super().__init__(root)
@@ -103,7 +105,8 @@ class SourceRepo:
         for ptr in candidates:
             if ptr in pointers:
                 data = scm.blob_at(self.git_dir, self.commit, ptr) or b""
-                t = Tracked(data_path_of(ptr), Pointer.from_bytes(data, f"{ptr} at {self.rev}"))
+                origin = f"{ptr} at {self.rev}"
+                t = Tracked(checked_data_path(ptr, origin), Pointer.from_bytes(data, origin))
                 inner = None if t.rel == rel else rel[len(t.rel) + 1:]
                 if inner is not None and t.pointer.kind == "file":
                     break
@@ -197,8 +200,10 @@ class SourceRepo:
 def normalise(path: str) -> str:
     """A path inside the source repository, relative to its root, `/` separators."""
     parts = [p for p in path.replace(os.sep, "/").split("/") if p not in ("", ".")]
-    if not parts or ".." in parts:
-        raise BadInputError(f"invalid path {path!r}: give a path relative to the source repository")
+    rule = paths.why_unsafe("/".join(parts))
+    if rule is not None:
+        raise BadInputError(f"invalid path {path!r} ({rule}): give a path relative to the source "
+                            "repository")
     return "/".join(parts)
 
 
@@ -357,16 +362,15 @@ def _pointer_for(repo: Repo, src: SourceRepo, rel: str, remote: str | None) -> P
 
 def _materialise(repo: Repo, rel: str, old_bytes: bytes | None) -> None:
     """Check out the data the new pointer names; on refusal, put the old pointer back."""
-    from dvlite import track
+    from dvlite import checkout as checkout_mod
 
     try:
-        result = track.checkout(repo, [repo.abs(rel)])
+        result = checkout_mod.checkout(repo, [repo.abs(rel)])
     except ChangesWouldBeLostError:
-        pointer_file = repo.abs(rel + SUFFIX)
         if old_bytes is None:
-            os.unlink(pointer_file)
+            repo.guard.remove_file(rel + SUFFIX)
         else:
-            atomic_write(pointer_file, old_bytes)
+            repo.write(rel + SUFFIX, old_bytes)
         raise
     if not result.ok:
         bad = result.missing + result.corrupt
@@ -399,8 +403,7 @@ def import_(repo: Repo, url: str, path: str, rev: str | None, out: str | None,
     with open_source(url, rev, repo.cache_dir) as src:
         src.url = canonical_url(url)
         pointer = _pointer_for(repo, src, rel, remote)
-    os.makedirs(os.path.dirname(repo.abs(out_rel)), exist_ok=True)
-    atomic_write(repo.abs(out_rel + SUFFIX), pointer.to_bytes())
+    repo.write(out_rel + SUFFIX, pointer.to_bytes())
     ignore = add_ignore(repo, out_rel)
     _materialise(repo, out_rel, None)
     return ImportResult(out_rel, out_rel + SUFFIX, pointer.kind, pointer.files, pointer.size,
@@ -430,10 +433,8 @@ def update(repo: Repo, targets: list[str], rev: str | None, remote: str | None =
                 new = _pointer_for(repo, src, old.path, remote)
             changed = new != t.pointer
             if changed:
-                pointer_file = repo.abs(t.pointer_rel)
-                with open(pointer_file, "rb") as f:
-                    old_bytes = f.read()
-                atomic_write(pointer_file, new.to_bytes())
+                old_bytes = read_limited(repo.abs(t.pointer_rel), MAX_BYTES, t.pointer_rel)
+                repo.write(t.pointer_rel, new.to_bytes())
                 _materialise(repo, t.rel, old_bytes)
             results.append(ImportResult(t.rel, t.pointer_rel, new.kind, new.files, new.size,
                                         new.source, changed, None))

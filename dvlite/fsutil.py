@@ -33,11 +33,32 @@ _TEMP_PREFIX = secrets.token_hex(3)  # per process; with a counter, no getrandom
 _temp_counter = itertools.count()
 
 
-def temp_name(path: str) -> str:
-    """A unique name beside `path` (created with O_EXCL, so a clash fails, never overwrites)."""
+def temp_name(path: str, tmp_dir: str | None = None) -> str:
+    """A unique name beside `path`, or in `tmp_dir` (created with O_EXCL, so a clash fails,
+    never overwrites)."""
     head, tail = os.path.split(path)
     unique = f"{_TEMP_PREFIX}{next(_temp_counter) & 0xFFFFFF:06x}"
-    return os.path.join(head, f"{TMP_MARK}{unique}-{tail[:40]}")
+    return os.path.join(tmp_dir or head, f"{TMP_MARK}{unique}-{tail[:40]}")
+
+
+def replace(tmp: str, path: str) -> None:
+    """os.replace, also when `tmp` sits on another filesystem than `path` (EXDEV): then the
+    bytes are copied to a temp file beside `path` first, so `path` still changes atomically."""
+    try:
+        os.replace(tmp, path)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    beside = temp_name(path)
+    try:
+        shutil.copy2(tmp, beside, follow_symlinks=False)
+        os.replace(beside, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(beside)
+        raise
+    os.unlink(tmp)
 
 
 def fsync_dir(path: str) -> None:
@@ -99,13 +120,16 @@ def atomic_write(
     mode: int = 0o644,
     durable: bool = True,
     before_replace: Callable[[], None] | None = None,
+    tmp_dir: str | None = None,
 ) -> None:
     """Write `data` (or whatever `writer(file)` writes) to `path` atomically.
 
     `before_replace` may raise to abandon the write: the temp file is removed
-    and nothing appears under `path`.
+    and nothing appears under `path`. The temp file is made beside `path`, or in `tmp_dir`
+    (the repository's own temp directory, so an interrupted write leaves nothing in the
+    workspace).
     """
-    tmp = temp_name(path)
+    tmp = temp_name(path, tmp_dir)
     # read-write: a writer may hash what it wrote from the page cache (hash_fd)
     fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -125,7 +149,13 @@ def atomic_write(
             os.close(fd)
         if before_replace is not None:
             before_replace()
-        os.replace(tmp, path)
+        replace(tmp, path) if tmp_dir else os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if exc.filename is None:  # say which file could not be written (a full disk, say)
+            raise OSError(exc.errno, exc.strerror, path) from exc
+        raise
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -142,6 +172,7 @@ def atomic_copy(
     durable: bool = False,
     on_chunk: Callable[[bytes], None] | None = None,
     before_replace: Callable[[], None] | None = None,
+    tmp_dir: str | None = None,
 ) -> None:
     """Stream an open binary file into `path` atomically, calling on_chunk(bytes) per chunk."""
 
@@ -159,7 +190,8 @@ def atomic_copy(
                 on_chunk(view[:n])
             out.write(view[:n])
 
-    atomic_write(path, writer=write, mode=mode, durable=durable, before_replace=before_replace)
+    atomic_write(path, writer=write, mode=mode, durable=durable, before_replace=before_replace,
+                 tmp_dir=tmp_dir)
 
 
 def copy_into(src_fd: int, dst_fd: int) -> int:
@@ -186,6 +218,29 @@ def copy_into(src_fd: int, dst_fd: int) -> int:
             written += os.pwrite(dst_fd, view[written:n], copied + written)
         copied += n
     return copied
+
+
+def read_limited(path: str, limit: int, origin: str) -> bytes:
+    """A whole file that dvlite parses, refusing one bigger than `limit` before reading it."""
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        from dvlite.errors import FormatError
+
+        raise FormatError(f"{origin}: more than {limit} bytes; not a file dvlite wrote")
+    return data
+
+
+def remove_temp_files(directory: str) -> int:
+    """Delete the `.dvlite-tmp-*` files directly in `directory`; how many went."""
+    removed = 0
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(directory):
+            if entry.name.startswith(TMP_MARK):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed
 
 
 def makedirs(path: str) -> None:

@@ -9,7 +9,7 @@ from dvlite.errors import IntegrityError
 from dvlite.manifest import Change, Entry, Manifest, diff
 from dvlite.repo import Repo
 from dvlite.tracked import Tracked, load_tracked, outputs_at, to_rel
-from dvlite.workspace import FileStat, Hasher, scan_tree, stat_single
+from dvlite.workspace import FileStat, Hasher, is_linked_object, scan_tree, stat_single
 
 
 def tracked_at(repo: Repo, rev: str | None) -> list[Tracked]:
@@ -44,12 +44,16 @@ def _workspace_files(repo: Repo, tracked: list[Tracked]) -> dict[str, Entry]:
     in_dirs: set[str] = set()  # executable bits count only inside directories, as in manifests
     for t in tracked:
         absolute = repo.abs(t.rel)
+        link = repo.guard.symlink_in(t.rel)
+        if link is not None and (link != t.rel or not is_linked_object(absolute, repo.odb.root)):
+            continue  # behind a symlink: not the tracked data (its files read as deleted)
         if os.path.isdir(absolute):
-            found = [FileStat(f"{t.rel}/{f.rel}", f.path, f.st) for f in scan_tree(absolute, repo.root)]
+            found = [FileStat(f"{t.rel}/{f.rel}", f.path, f.st)
+                     for f in scan_tree(absolute, repo.odb.root, links=[])]
             in_dirs.update(f.rel for f in found)
             files += found
         elif os.path.isfile(absolute):
-            files.append(FileStat(t.rel, absolute, stat_single(absolute, repo.root)))
+            files.append(FileStat(t.rel, absolute, stat_single(absolute, repo.odb.root)))
     digests = hasher.digests(files, store=False)
     repo.state.save()
     return {

@@ -12,13 +12,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-import yaml
-
-from dvlite import yamldoc
+from dvlite import lockfile, paths, yamldoc
 from dvlite.errors import DvliteError, FormatError, IntegrityError
-from dvlite.fsutil import atomic_write
+from dvlite.fsutil import atomic_write, read_limited
 from dvlite.manifest import Entry, Manifest
-from dvlite.pointer import SUFFIX, Pointer
+from dvlite.pointer import SUFFIX, Pointer, checked_data_path
 from dvlite.repo import Repo
 
 LOCK_NAME = "dvlite.lock"
@@ -136,16 +134,13 @@ def _lock_doc(data: bytes, origin: str) -> dict:
         doc = {}
     if not isinstance(doc, dict) or not isinstance(doc.get("stages") or {}, dict):
         raise FormatError(f"{origin}: not a dvlite lock file (expected a mapping with `stages`)")
+    if doc:
+        lockfile.from_bytes(data, origin)  # every path in it checked, as any reader does
     return doc
 
 
 def _dump(doc: dict) -> bytes:
-    try:
-        from dvlite.lockfile import dump  # the canonical writer, when pipelines are present
-    except ImportError:  # pragma: no cover - only before dvlite.lockfile exists
-        return yaml.safe_dump(doc, sort_keys=True, default_flow_style=False, allow_unicode=True,
-                              width=1 << 16).encode()
-    return dump(doc)
+    return lockfile.dump(doc)
 
 
 def merge_lock(ancestor: bytes, ours: bytes, theirs: bytes, name: str) -> tuple[bytes, MergeResult]:
@@ -191,13 +186,14 @@ def run_driver(ancestor_path: str, ours_path: str, theirs_path: str, name: str,
     `fetch(digest)` that brings a manifest from the default remote, or None.
     """
     def read(path: str) -> bytes:
-        with open(path, "rb") as f:
-            return f.read()
+        return read_limited(path, yamldoc.MAX_BYTES, path)
 
+    paths.check(name, "merge-driver: the merged file's path")
     ancestor, ours, theirs = read(ancestor_path), read(ours_path), read(theirs_path)
     if os.path.basename(name) == LOCK_NAME:
         merged, result = merge_lock(ancestor, ours, theirs, name)
     else:
+        checked_data_path(name, "merge-driver: the merged file's path")
         repo = find_repo(os.path.dirname(os.path.abspath(name)) or ".")
         fetch = fetch_for(repo) if fetch_for is not None else None
         merged, result = merge_pointer(repo, ancestor, ours, theirs, name, fetch)

@@ -7,10 +7,12 @@ import os
 from collections.abc import Callable, Iterator
 from functools import cached_property
 
+from dvlite import projects
 from dvlite import scm as scm_mod
 from dvlite.config import Config
 from dvlite.errors import BadInputError, FormatError, NotARepoError
-from dvlite.fsutil import LockHolder, atomic_write, repo_lock
+from dvlite.fsutil import LockHolder, atomic_write, remove_temp_files, repo_lock
+from dvlite.guard import Guard, SymlinkError
 from dvlite.odb import ObjectStore
 from dvlite.state import StatCache
 
@@ -31,9 +33,15 @@ def find_root(start: str) -> str | None:
 
 
 class Repo:
+    records_itself = True  # in the cache's list of projects (not a temporary view of another repo)
+
     def __init__(self, root: str):
         self.root = root
         self.dvlite_dir = os.path.join(root, DIRNAME)
+        for own in (self.dvlite_dir, os.path.join(self.dvlite_dir, "tmp")):
+            if os.path.islink(own):  # a symlink committed in its place would take our writes away
+                raise SymlinkError(f"{own} is a symlink; dvlite keeps its own files only in a "
+                                   "real directory", hint="replace it by a directory")
         self.config = Config(self.dvlite_dir)
 
     @classmethod
@@ -82,6 +90,8 @@ class Repo:
 
     @cached_property
     def odb(self) -> ObjectStore:
+        if self.records_itself:
+            projects.register(self.cache_dir, self.root)  # gc elsewhere keeps what this one needs
         return ObjectStore(os.path.join(self.cache_dir, "objects"), pack_small=self.config.pack_small())
 
     @cached_property
@@ -111,7 +121,29 @@ class Repo:
         with repo_lock(
             os.path.join(self.dvlite_dir, "lock"), command, self.config.lock_timeout(), on_wait
         ):
+            remove_temp_files(self.work_tmp)  # left by a command killed mid-write: ours alone now
             yield
+
+    # --- writing into the workspace -------------------------------------------------
+    @cached_property
+    def guard(self) -> Guard:
+        return Guard(self.root)
+
+    @cached_property
+    def work_tmp(self) -> str:
+        """Where workspace writes make their temp files: an interrupted command leaves nothing
+        beside the user's files, and the next locked command removes what it left here."""
+        path = os.path.join(self.dvlite_dir, "tmp", "ws")
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def write(self, rel: str, data: bytes | None = None, *, writer=None, mode: int = 0o644,
+              durable: bool = True, replace_link: bool = False, before_replace=None) -> str:
+        """Write repo-relative `rel` atomically, through no symlink; returns its absolute path."""
+        path = self.guard.prepare(rel, replace_link)
+        atomic_write(path, data, writer=writer, mode=mode, durable=durable,
+                     before_replace=before_replace, tmp_dir=self.work_tmp)
+        return path
 
     # --- paths --------------------------------------------------------------
     def rel(self, abs_path: str) -> str:

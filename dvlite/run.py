@@ -16,7 +16,7 @@ from dvlite import params as params_mod
 from dvlite import pipeline as pipeline_mod
 from dvlite.digest import ALGORITHM, Digest, hash_bytes
 from dvlite.errors import BadInputError, DvliteError, FormatError, IntegrityError
-from dvlite.fsutil import atomic_write, remove_file, remove_tree, sync_barrier
+from dvlite.fsutil import atomic_write, read_limited, sync_barrier
 from dvlite.lockfile import Entry, Lock, StageLock
 from dvlite.manifest import Entry as ManifestEntry
 from dvlite.manifest import Manifest
@@ -32,8 +32,7 @@ RUNS_DIR = "runs"
 
 def _read(path: str) -> bytes | None:
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        return read_limited(path, yamldoc.MAX_BYTES, os.path.basename(path))
     except FileNotFoundError:
         return None
 
@@ -57,7 +56,7 @@ def load_lock(repo: Repo) -> Lock:
 
 
 def write_lock(repo: Repo, lock: Lock) -> None:
-    atomic_write(repo.abs(lockfile.FILENAME), lock.to_bytes())
+    repo.write(lockfile.FILENAME, lock.to_bytes())
 
 
 def read_at(repo: Repo, rev: str | None, rel: str) -> bytes | None:
@@ -93,7 +92,7 @@ def measure(repo: Repo, hasher: Hasher, rel: str, store: bool, cache: bool = Tru
     if not os.path.lexists(absolute):
         return None
     if os.path.isdir(absolute):
-        files = scan_tree(absolute, repo.root)
+        files = scan_tree(absolute, repo.odb.root)
         digests = hasher.digests(files, store=store)
         manifest = Manifest.build(
             ManifestEntry(f.rel, digests[f.rel], f.st.st_size, f.executable) for f in files)
@@ -101,7 +100,7 @@ def measure(repo: Repo, hasher: Hasher, rel: str, store: bool, cache: bool = Tru
             sync_barrier(repo.odb.root)  # file objects are durable before the manifest naming them
             repo.odb.put_bytes(manifest.to_bytes(), durable=True)
         return Entry(rel, "dir", manifest.digest(), manifest.size, len(manifest.entries), cache)
-    st = stat_single(absolute, repo.root)
+    st = stat_single(absolute, repo.odb.root)
     hexdigest = hasher.digests([FileStat(rel, absolute, st)], store=store)[rel]
     return Entry(rel, "file", Digest(ALGORITHM, hexdigest), st.st_size, 1, cache)
 
@@ -313,16 +312,13 @@ def _restorable(repo: Repo, record: StageLock) -> bool:
 
 def _write_uncached(repo: Repo, o: Entry) -> None:
     """Restore an out the lock does not track (cache: false) from the run cache's copy."""
-    dest = repo.abs(o.path)
     if o.kind == "file":
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        atomic_write(dest, repo.odb.read_verified(o.digest.hex))
+        repo.write(o.path, repo.odb.read_verified(o.digest.hex), durable=False, replace_link=True)
         return
     manifest = Manifest.from_bytes(repo.odb.read_verified(o.digest.hex), o.path)
     for e in manifest.entries:
-        path = os.path.join(dest, *e.path.split("/"))
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        atomic_write(path, repo.odb.read_verified(e.digest), mode=0o755 if e.executable else 0o644)
+        repo.write(f"{o.path}/{e.path}", repo.odb.read_verified(e.digest), durable=False,
+                   mode=0o755 if e.executable else 0o644, replace_link=True)
 
 
 def _records(repo: Repo):
@@ -454,16 +450,14 @@ def _remove_outs(repo: Repo, stage: Stage) -> None:
                 except BadInputError:
                     pass  # not tracked yet: nothing links it to the cache
             continue
-        path = repo.abs(o.path)
-        if os.path.isdir(path) and not os.path.islink(path):
-            remove_tree(path)
-        elif os.path.lexists(path):
-            remove_file(path)
+        if os.path.lexists(repo.abs(o.path)):
+            repo.guard.remove_tree(o.path)  # a symlink there goes as a link
 
 
 def _execute(repo: Repo, stage: Stage, on_event: Callable[[Event], None]) -> int:
     cwd = repo.abs(stage.wdir) if stage.wdir else repo.root
-    os.makedirs(cwd, exist_ok=True)
+    if stage.wdir:
+        repo.guard.make_dirs(stage.wdir)
     for cmd in stage.cmds:
         on_event(Event("start", stage.name, cmd))
         proc = subprocess.Popen(cmd, shell=True, cwd=cwd, stdin=subprocess.DEVNULL,
@@ -576,11 +570,11 @@ def _ignore_outs(repo: Repo, entry: StageLock) -> list[str]:
 
 
 def _restore_outs(repo: Repo, entry: StageLock) -> None:
-    from dvlite import track
+    from dvlite import checkout as checkout_mod
 
     cached = [o.path for o in entry.outs if o.cache]
     if cached:
-        done = track.checkout(repo, [repo.abs(p) for p in cached], force=True)
+        done = checkout_mod.checkout(repo, [repo.abs(p) for p in cached], force=True)
         if not done.ok:
             bad = (done.missing + done.corrupt)[0]
             raise IntegrityError(f"cannot restore {bad[0]} from the run cache ({bad[1]})")
@@ -619,7 +613,7 @@ def add_stage(repo: Repo, name: str, cmd: str, deps: list[str], outs: list[str],
         doc["stages"] = {**(doc["stages"] or {}), name: body}
         text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True).encode()
         new = pipeline_mod.parse(text, pointers)
-    atomic_write(path, text)
+    repo.write(pipeline_mod.FILENAME, text)
     return new.stages[name]
 
 

@@ -1,20 +1,14 @@
-"""Operations on the workspace: add, status, checkout, remove, move, unprotect."""
+"""Operations on tracked paths: add, status, remove, move, unprotect (checkout: checkout.py)."""
 
 from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from dvlite.digest import ALGORITHM, Digest
-from dvlite.errors import BadInputError, ChangesWouldBeLostError, IntegrityError
-from dvlite.fsutil import (
-    atomic_write,
-    prune_empty_dirs,
-    remove_file,
-    remove_tree,
-    sync_barrier,
-)
+from dvlite.errors import BadInputError, IntegrityError, UnsafePathError
+from dvlite.fsutil import sync_barrier
 from dvlite.manifest import Entry, Manifest
 from dvlite.pointer import SUFFIX, Pointer
 from dvlite.repo import Repo
@@ -29,7 +23,7 @@ from dvlite.tracked import (
     select,
     to_rel,
 )
-from dvlite.workspace import FileStat, Hasher, Materialiser, fingerprint, scan_tree, stat_single
+from dvlite.workspace import FileStat, Hasher, fingerprint, is_linked_object, scan_tree, stat_single
 
 
 def hasher_for(repo: Repo) -> Hasher:
@@ -62,7 +56,11 @@ def _check_addable(repo: Repo, arg: str, tracked: list[Tracked]) -> str:
     if rel.endswith(SUFFIX):
         raise BadInputError(f"{arg} is a pointer file; add the data path instead")
     absolute = repo.abs(rel)
-    stat_single(absolute, repo.root)
+    link = repo.guard.symlink_in(rel)
+    if link is not None and link != rel:
+        raise repo.guard.refusal(link)
+    if not os.path.isdir(absolute) or os.path.islink(absolute):
+        stat_single(absolute, repo.odb.root)
     owner = owner_of(rel, tracked) or next((t for t in tracked if t.rel == rel), None)
     if isinstance(owner, StageOut):
         raise BadInputError(
@@ -89,7 +87,7 @@ def _check_addable(repo: Repo, arg: str, tracked: list[Tracked]) -> str:
 
 
 def _ingest_dir(repo: Repo, hasher: Hasher, rel: str) -> tuple[Manifest, list[FileStat]]:
-    files = scan_tree(repo.abs(rel), repo.root)
+    files = scan_tree(repo.abs(rel), repo.odb.root)
     for f in files:  # manifests are UTF-8 JSON; say so instead of crashing on encode
         try:
             f.rel.encode("utf-8")
@@ -124,7 +122,7 @@ def add(repo: Repo, args: list[str]) -> list[AddResult]:
             scanned.append((rel, digest.hex, files))
             staged.append((rel, Pointer("dir", digest, manifest.size, len(manifest.entries))))
         else:
-            st = stat_single(absolute, repo.root)
+            st = stat_single(absolute, repo.odb.root)
             hexdigest = hasher.digests([FileStat(rel, absolute, st)], store=True)[rel]
             staged.append((rel, Pointer("file", Digest(ALGORITHM, hexdigest), st.st_size, 1)))
     sync_barrier(repo.odb.root)  # file objects are durable before the manifests that list them
@@ -138,7 +136,7 @@ def add(repo: Repo, args: list[str]) -> list[AddResult]:
     results = []
     old = {t.rel: t.pointer for t in tracked}
     for rel, pointer in staged:
-        atomic_write(repo.abs(rel + SUFFIX), pointer.to_bytes())
+        repo.write(rel + SUFFIX, pointer.to_bytes())
         gitignore = add_ignore(repo, rel)
         results.append(
             AddResult(rel, rel + SUFFIX, pointer.kind, pointer.size, pointer.files,
@@ -152,7 +150,7 @@ def add(repo: Repo, args: list[str]) -> list[AddResult]:
 
 @dataclass(frozen=True)
 class FileChange:
-    kind: str  # added | modified | deleted
+    kind: str  # added | modified | deleted | symlink (a link dvlite does not follow)
     path: str
 
 
@@ -187,11 +185,24 @@ def _dir_changes(manifest: Manifest, files: list[FileStat], hasher: Hasher) -> l
     return sorted(changes, key=lambda c: c.path)
 
 
+def _behind_symlink(repo: Repo, t: Tracked) -> bool:
+    """Whether the output's path goes through a symlink dvlite does not look behind: any on the
+    way to it, or at it (except a file checked out as a link to its cache object)."""
+    link = repo.guard.symlink_in(t.rel)
+    if link is None:
+        return False
+    if link != t.rel or t.pointer.kind == "dir":
+        return True
+    return not is_linked_object(repo.abs(t.rel), repo.odb.root)  # cache.type = symlink
+
+
 def status_of(repo: Repo, t: Tracked, hasher: Hasher, cache_stamp: str) -> PathStatus:
     flags: list[str] = []
     changes: list[FileChange] = []
     absolute = repo.abs(t.rel)
     digest = t.pointer.digest.hex
+    if _behind_symlink(repo, t):  # what is behind it is not the tracked data: never listed
+        return PathStatus(t.rel, t.pointer.kind, ("modified", "symlink"))
     if t.pointer.kind == "file":
         if not repo.odb.contains(digest):
             flags.append("not in cache")
@@ -200,7 +211,7 @@ def status_of(repo: Repo, t: Tracked, hasher: Hasher, cache_stamp: str) -> PathS
         elif not os.path.isfile(absolute):
             flags.append("modified")
         else:
-            st = stat_single(absolute, repo.root)
+            st = stat_single(absolute, repo.odb.root)
             if st.st_size != t.pointer.size or hasher.digests(
                 [FileStat(t.rel, absolute, st)], store=False
             )[t.rel] != digest:
@@ -213,18 +224,21 @@ def status_of(repo: Repo, t: Tracked, hasher: Hasher, cache_stamp: str) -> PathS
         if os.path.isdir(absolute):
             flags.append("modified")  # nothing to compare against; say so rather than guess
         return PathStatus(t.rel, "dir", tuple(flags))
-    files = scan_tree(absolute, repo.root) if os.path.isdir(absolute) else None
-    stamp = fingerprint(files, cache_stamp) if files is not None else None
+    links: list[str] = []
+    files = scan_tree(absolute, repo.odb.root, links) if os.path.isdir(absolute) else None
+    stamp = fingerprint(files, cache_stamp) if files is not None and not links else None
     if stamp is not None and repo.state.tree_matches(t.rel, digest, stamp):
         return PathStatus(t.rel, "dir", ())  # every file's stat is as when last seen clean
     try:
         manifest = read_manifest(repo, digest, t.pointer_rel)
+    except UnsafePathError:
+        raise
     except IntegrityError:
         return PathStatus(t.rel, "dir", tuple(flags) + ("corrupt in cache",))
     if repo.odb.missing(e.digest for e in manifest.entries):
         flags.append("not in cache")
     if files is not None:
-        changes = _dir_changes(manifest, files, hasher)
+        changes = _dir_changes(manifest, files, hasher) + [FileChange("symlink", r) for r in links]
         if changes:
             flags.append("modified")
         elif not flags and stamp is not None:
@@ -251,185 +265,6 @@ def status(repo: Repo, targets: list[str]) -> list[PathStatus]:
     return results
 
 
-# --- checkout -------------------------------------------------------------------
-
-@dataclass
-class CheckoutResult:
-    written: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    missing: list[tuple[str, str]] = field(default_factory=list)  # (path, digest)
-    corrupt: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.missing and not self.corrupt
-
-
-@dataclass
-class _Plan:
-    writes: list[tuple[str, str, bool]] = field(default_factory=list)  # (rel, digest, exec)
-    removes: list[str] = field(default_factory=list)
-    unsaved: list[str] = field(default_factory=list)
-    replace_dirs: list[str] = field(default_factory=list)  # a directory where a file goes
-    replace_files: list[str] = field(default_factory=list)  # a file where a directory goes
-
-
-def _is_saved(repo: Repo, hasher: Hasher, f: FileStat) -> bool:
-    known = hasher.digests([f], store=False)[f.rel]
-    return repo.odb.contains(known)
-
-
-def _plan_file(repo, hasher, t: Tracked, plan: _Plan, result, force: bool, relink: bool) -> None:
-    absolute = repo.abs(t.rel)
-    digest = t.pointer.digest.hex
-    if os.path.isdir(absolute) and not os.path.islink(absolute):
-        files = scan_tree(absolute, repo.root)
-        lost = [f for f in files if not _is_saved(repo, hasher, FileStat(f"{t.rel}/{f.rel}", f.path, f.st))]
-        if lost and not force:
-            plan.unsaved += [f"{t.rel}/{f.rel}" for f in lost]
-            return
-        plan.replace_dirs.append(t.rel)
-    elif os.path.lexists(absolute):
-        st = os.stat(absolute) if os.path.exists(absolute) else None
-        f = FileStat(t.rel, absolute, st) if st else None
-        if f is not None:
-            current = hasher.digests([f], store=False)[t.rel]
-            if current == digest and not relink:
-                result.unchanged += 1
-                return
-            if current != digest and not repo.odb.contains(current) and not force:
-                plan.unsaved.append(t.rel)
-                return
-    plan.writes.append((t.rel, digest, False))
-
-
-def _plan_dir(repo, hasher, t: Tracked, inner: str | None, plan: _Plan, result, force, relink):
-    absolute = repo.abs(t.rel)
-    try:
-        manifest = read_manifest(repo, t.pointer.digest.hex, t.pointer_rel)
-    except IntegrityError:
-        kind = "corrupt" if repo.odb.contains(t.pointer.digest.hex) else "missing"
-        getattr(result, kind).append((t.rel, t.pointer.digest.hex))
-        return
-    entries = manifest.by_path()
-    if inner is not None:
-        entries = {p: e for p, e in entries.items() if p == inner or p.startswith(inner + "/")}
-    if os.path.lexists(absolute) and not os.path.isdir(absolute):
-        st = os.stat(absolute) if os.path.exists(absolute) else None
-        if st and not force and not _is_saved(repo, hasher, FileStat(t.rel, absolute, st)):
-            plan.unsaved.append(t.rel)
-            return
-        plan.replace_files.append(t.rel)
-        files = []
-    elif os.path.isdir(absolute):
-        top = os.path.join(absolute, *inner.split("/")) if inner else absolute
-        if inner and os.path.isfile(top):
-            files = [FileStat(inner, top, os.stat(top))]
-        elif os.path.isdir(top):
-            prefix = inner + "/" if inner else ""
-            files = [FileStat(prefix + f.rel, f.path, f.st) for f in scan_tree(top, repo.root)]
-        else:
-            files = []
-    else:
-        files = []
-    on_disk = {f.rel: f for f in files}
-    # digests of what is on disk, keyed by the repo-relative path (the stat cache key)
-    as_repo = {rel: FileStat(f"{t.rel}/{rel}", f.path, f.st) for rel, f in on_disk.items()}
-    same_size = [as_repo[r] for r, f in on_disk.items() if r in entries and entries[r].size == f.st.st_size]
-    current = hasher.digests(same_size, store=False)
-    for rel, e in entries.items():
-        f = on_disk.get(rel)
-        now = current.get(f"{t.rel}/{rel}") if f else None
-        if f is not None and now == e.digest and f.executable == e.executable and not relink:
-            result.unchanged += 1
-            continue
-        if f is not None and now != e.digest and not force:
-            if now is None:
-                now = hasher.digests([as_repo[rel]], store=False)[f"{t.rel}/{rel}"]
-            if not repo.odb.contains(now):
-                plan.unsaved.append(f"{t.rel}/{rel}")
-                continue
-        plan.writes.append((f"{t.rel}/{rel}", e.digest, e.executable))
-    for rel, f in on_disk.items():
-        if rel in entries:
-            continue
-        if not force and not _is_saved(repo, hasher, as_repo[rel]):
-            plan.unsaved.append(f"{t.rel}/{rel}")
-        else:
-            plan.removes.append(f"{t.rel}/{rel}")
-
-
-def checkout(repo: Repo, targets: list[str], force: bool = False, relink: bool = False) -> CheckoutResult:
-    tracked = load_tracked(repo)
-    hasher = hasher_for(repo)
-    plan = _Plan()
-    result = CheckoutResult()
-    for t, inner in select(repo, tracked, targets):
-        if t.pointer.kind == "file":
-            _plan_file(repo, hasher, t, plan, result, force, relink)
-        else:
-            _plan_dir(repo, hasher, t, inner, plan, result, force, relink)
-    if plan.unsaved:
-        repo.state.save()
-        raise ChangesWouldBeLostError(
-            f"{len(plan.unsaved)} workspace change(s) are not in the cache; nothing was checked out",
-            sorted(plan.unsaved),
-            hint="record them with `dvlite add`, or discard them with `dvlite checkout --force`",
-        )
-    for rel in plan.replace_dirs:
-        remove_tree(repo.abs(rel))
-    for rel in plan.replace_files:
-        remove_file(repo.abs(rel))
-    _apply(repo, hasher, plan, result)
-    for t, inner in select(repo, tracked, targets):
-        if t.pointer.kind == "dir" and inner is None and t.rel not in dict(result.missing):
-            os.makedirs(repo.abs(t.rel), exist_ok=True)  # a tracked directory may have no files
-    repo.state.save()
-    return result
-
-
-def _apply(repo: Repo, hasher: Hasher, plan: _Plan, result: CheckoutResult) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    from dvlite.workspace import JOBS, THREADED_ABOVE
-
-    for rel in plan.removes:
-        path = repo.abs(rel)
-        remove_file(path)
-        repo.state.drop(rel)
-        result.removed.append(rel)
-        prune_empty_dirs(repo.root, os.path.dirname(path))
-    materialiser = Materialiser(repo.odb, repo.config.link_types())
-
-    def one(item: tuple[str, str, bool]) -> tuple[str, str, str | None]:
-        rel, digest, executable = item
-        path = repo.abs(rel)
-        if os.path.isdir(path) and not os.path.islink(path):
-            remove_tree(path)
-        try:
-            materialiser.materialise(digest, path, executable, loose=loose[digest] >= 0)
-        except IntegrityError:
-            return rel, digest, "missing" if not repo.odb.contains(digest) else "corrupt"
-        hasher.remember_written(path, digest)
-        return rel, digest, None
-
-    # In digest order, consecutive creates land in different directories, which ext4 does
-    # 1.7x faster than filling one directory at a time (measured: docs/performance.md).
-    # Small objects in this thread (threads only contend for the GIL over such short system
-    # calls: 200,000 tiny files took 24 s in one thread, 30 s in 8), large ones in threads.
-    writes = sorted(plan.writes, key=lambda w: w[1])
-    loose = {digest: repo.odb.size_if_loose(digest) for _, digest, _ in writes}
-    small = [w for w in writes if loose[w[1]] < THREADED_ABOVE]
-    large = [w for w in writes if loose[w[1]] >= THREADED_ABOVE]
-    with ThreadPoolExecutor(JOBS) as pool:
-        for rel, digest, problem in [*map(one, small), *pool.map(one, large)]:
-            if problem is None:
-                result.written.append(rel)
-            else:
-                getattr(result, problem).append((rel, digest))
-
-
 # --- remove, move, unprotect -------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -451,7 +286,7 @@ def remove(repo: Repo, args: list[str]) -> list[RemoveResult]:
         rels.append(rel)
     results = []
     for rel in dict.fromkeys(rels):
-        remove_file(repo.abs(rel + SUFFIX))
+        repo.guard.remove_file(rel + SUFFIX)
         results.append(RemoveResult(rel, rel + SUFFIX, remove_ignore(repo, rel)))
     return results
 
@@ -488,11 +323,12 @@ def move(repo: Repo, src: str, dst: str) -> MoveResult:
     if owner_of(dst_rel, list(tracked.values())):
         raise BadInputError(f"{dst} is inside a tracked directory")
     pointer = tracked[src_rel].pointer
-    os.makedirs(os.path.dirname(repo.abs(dst_rel)), exist_ok=True)
+    repo.guard.check_parents(src_rel)
+    dst_path = repo.guard.prepare(dst_rel)
     if os.path.lexists(repo.abs(src_rel)):
-        os.rename(repo.abs(src_rel), repo.abs(dst_rel))
-    atomic_write(repo.abs(dst_rel + SUFFIX), pointer.to_bytes())
-    remove_file(repo.abs(src_rel + SUFFIX))
+        os.rename(repo.abs(src_rel), dst_path)  # a rename never follows a symlink it moves
+    repo.write(dst_rel + SUFFIX, pointer.to_bytes())
+    repo.guard.remove_file(src_rel + SUFFIX)
     changed = [g for g in (remove_ignore(repo, src_rel), add_ignore(repo, dst_rel)) if g]
     return MoveResult(src_rel, dst_rel, tuple(changed))
 
@@ -503,15 +339,16 @@ def unprotect(repo: Repo, args: list[str]) -> list[str]:
     done = []
     for t, inner in select(repo, tracked, args):
         top = repo.abs(t.rel if inner is None else f"{t.rel}/{inner}")
-        paths = [top] if not os.path.isdir(top) else [f.path for f in scan_tree(top, repo.root)]
+        paths = [top] if not os.path.isdir(top) else [f.path for f in scan_tree(top, repo.odb.root)]
         for path in paths:
             if os.path.islink(path) or os.stat(path).st_nlink > 1 or not os.access(path, os.W_OK):
-                with open(path, "rb") as src:
+                with open(path, "rb") as src:  # a link into the cache: its bytes, read once
                     mode = 0o755 if os.stat(path).st_mode & 0o100 else 0o644
 
                     def write(out, src=src):
                         shutil.copyfileobj(src, out, 1 << 20)
 
-                    atomic_write(path, writer=write, mode=mode, durable=False)
+                    repo.write(repo.rel(path), writer=write, mode=mode, durable=False,
+                               replace_link=True)
                 done.append(repo.rel(path))
     return done

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import glob
 import os
+import posixpath
 from dataclasses import dataclass
 
-from dvlite.errors import BadInputError, FormatError
-from dvlite.fsutil import TMP_MARK, atomic_write, check_inside
-from dvlite.pointer import SUFFIX, Pointer, data_path_of
+from dvlite import yamldoc
+from dvlite.errors import BadInputError, DvliteError, FormatError
+from dvlite.fsutil import TMP_MARK, check_inside, read_limited
+from dvlite.pointer import MAX_BYTES, SUFFIX, Pointer, checked_data_path, data_path_of
 from dvlite.repo import DIRNAME, Repo
 
 
@@ -61,8 +63,7 @@ def _is_temp(rel: str) -> bool:
 def read_pointer(repo: Repo, pointer_rel: str) -> Pointer:
     path = repo.abs(pointer_rel)
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_limited(path, MAX_BYTES, pointer_rel)
     except OSError as exc:
         raise FormatError(f"{pointer_rel}: cannot read ({exc.strerror})") from exc
     return Pointer.from_bytes(data, pointer_rel)
@@ -70,7 +71,7 @@ def read_pointer(repo: Repo, pointer_rel: str) -> Pointer:
 
 def load_pointers(repo: Repo) -> list[Tracked]:
     """Outputs tracked by `.dvl` pointer files only."""
-    return [Tracked(data_path_of(p), read_pointer(repo, p)) for p in pointer_files(repo)]
+    return [Tracked(checked_data_path(p), read_pointer(repo, p)) for p in pointer_files(repo)]
 
 
 def load_tracked(repo: Repo) -> list[Tracked]:
@@ -78,10 +79,26 @@ def load_tracked(repo: Repo) -> list[Tracked]:
     return load_pointers(repo) + lock_outputs(_read_lock(repo), "dvlite.lock")
 
 
+def load_tracked_leniently(repo: Repo) -> tuple[list[Tracked], list[DvliteError]]:
+    """Every output that can be read, and the error of each pointer (or the lock) that cannot:
+    for `fsck`, which reports every problem instead of stopping at the first."""
+    tracked: list[Tracked] = []
+    problems: list[DvliteError] = []
+    for p in pointer_files(repo):
+        try:
+            tracked.append(Tracked(checked_data_path(p), read_pointer(repo, p)))
+        except DvliteError as exc:
+            problems.append(exc)
+    try:
+        tracked += lock_outputs(_read_lock(repo), "dvlite.lock")
+    except DvliteError as exc:
+        problems.append(exc)
+    return tracked, problems
+
+
 def _read_lock(repo: Repo) -> bytes | None:
     try:
-        with open(repo.abs("dvlite.lock"), "rb") as f:
-            return f.read()
+        return read_limited(repo.abs("dvlite.lock"), yamldoc.MAX_BYTES, "dvlite.lock")
     except FileNotFoundError:
         return None
 
@@ -96,7 +113,7 @@ def lock_outputs(data: bytes | None, origin: str) -> list[Tracked]:
 
 def parse_pointers_at(files: dict[str, bytes], rev: str) -> list[Tracked]:
     return [
-        Tracked(data_path_of(rel), Pointer.from_bytes(data, f"{rel} at {rev}"))
+        Tracked(checked_data_path(rel, f"{rel} at {rev}"), Pointer.from_bytes(data, f"{rel} at {rev}"))
         for rel, data in sorted(files.items())
         if not _is_temp(rel)
     ]
@@ -176,33 +193,35 @@ def _ignore_line(name: str) -> str:
 
 def add_ignore(repo: Repo, rel: str) -> str | None:
     """Add `/name` to the .gitignore beside `rel`; return that .gitignore (rel) if changed."""
-    head, name = os.path.split(repo.abs(rel))
+    head, name = posixpath.split(rel)
     if "\n" in name:
         return None  # git cannot express this name in .gitignore; the pointer still tracks it
-    path = os.path.join(head, ".gitignore")
+    ignore = posixpath.join(head, ".gitignore")
     line = _ignore_line(name)
-    lines = _read_lines(path)
+    lines = _read_lines(repo, ignore)
     if line in lines:
         return None
-    atomic_write(path, ("".join(x + "\n" for x in lines + [line])).encode("utf-8", "surrogateescape"))
-    return repo.rel(path)
+    repo.write(ignore, ("".join(x + "\n" for x in lines + [line])).encode("utf-8", "surrogateescape"))
+    return ignore
 
 
 def remove_ignore(repo: Repo, rel: str) -> str | None:
-    head, name = os.path.split(repo.abs(rel))
-    path = os.path.join(head, ".gitignore")
+    head, name = posixpath.split(rel)
+    ignore = posixpath.join(head, ".gitignore")
     line = _ignore_line(name)
-    lines = _read_lines(path)
+    lines = _read_lines(repo, ignore)
     if line not in lines:
         return None
     kept = [x for x in lines if x != line]
-    atomic_write(path, ("".join(x + "\n" for x in kept)).encode("utf-8", "surrogateescape"))
-    return repo.rel(path)
+    repo.write(ignore, ("".join(x + "\n" for x in kept)).encode("utf-8", "surrogateescape"))
+    return ignore
 
 
-def _read_lines(path: str) -> list[str]:
+def _read_lines(repo: Repo, rel: str) -> list[str]:
+    repo.guard.check_parents(rel)
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            return f.read().splitlines()
+        with open(repo.abs(rel), "rb") as f:
+            data = f.read(1 << 20)
     except FileNotFoundError:
         return []
+    return data.decode("utf-8", "surrogateescape").splitlines()

@@ -8,7 +8,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 from dvlite.digest import hash_bytes, hash_fd, hash_file
@@ -16,12 +16,12 @@ from dvlite.errors import BadInputError, IntegrityError
 from dvlite.fsutil import (
     TMP_MARK,
     atomic_write,
-    check_inside,
     copy_into,
     reflink,
     remove_file,
     temp_name,
 )
+from dvlite.guard import Guard
 from dvlite.odb import SMALL, ObjectStore
 from dvlite.state import RACY_NS, StatCache
 
@@ -45,60 +45,65 @@ class FileStat(NamedTuple):  # a tuple: hundreds of thousands are made per scan
         return bool(self.st.st_mode & stat.S_IXUSR)
 
 
-SCAN_JOBS = 4  # stat calls release the GIL: a few threads overlap them (see performance.md)
+NOT_DATA = (".git", ".dvlite")  # directories a scan never enters (as DVC skips .git, .dvc)
 
 
-def _scan_dir(directory: str, prefix: str) -> tuple[list[FileStat], list[tuple[str, str]], list]:
-    """One directory: its files, its subdirectories (path, rel prefix) and its symlinks."""
-    files: list[FileStat] = []
-    subdirs: list[tuple[str, str]] = []
-    links = []
-    with os.scandir(directory) as it:
-        for entry in it:
-            if entry.name.startswith(TMP_MARK):
-                continue
-            if entry.is_symlink():
-                links.append((entry.path, prefix + entry.name))
-            elif entry.is_dir(follow_symlinks=False):
-                subdirs.append((entry.path, prefix + entry.name + "/"))
-            elif entry.is_file(follow_symlinks=False):
-                files.append(FileStat(prefix + entry.name, entry.path, entry.stat(follow_symlinks=False)))
-    return files, subdirs, links
+def scan_tree(top: str, cache_objects: str, links: list[str] | None = None) -> list[FileStat]:
+    """Every file under `top`, depth first, each directory's entries in listing order.
 
-
-def scan_tree(top: str, repo_root: str) -> list[FileStat]:
-    """Every file under `top` (following symlinks that stay inside the repository), in a
-    deterministic order: depth first, each directory's entries in listing order."""
-    seen_dirs = {os.path.realpath(top)}
-    scanned: dict[str, tuple[list[FileStat], list[tuple[str, str]]]] = {}
-    with ThreadPoolExecutor(SCAN_JOBS) as pool:
-        pending = {pool.submit(_scan_dir, top, ""): top}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                directory = pending.pop(fut)
-                files, subdirs, links = fut.result()
-                for path, rel in links:  # symlinks: checked here, in one thread
-                    target = os.path.realpath(path)
-                    if not check_inside(target, repo_root):
-                        raise BadInputError(f"{path} is a symlink to {target}, outside the repository")
-                    if os.path.isdir(target):
-                        if target in seen_dirs:
-                            raise BadInputError(f"{path}: symlink loop")
-                        seen_dirs.add(target)
-                        subdirs.append((path, rel + "/"))
-                    elif os.path.isfile(target):
-                        files.append(FileStat(rel, path, os.stat(path)))
-                scanned[directory] = (files, subdirs)
-                for path, rel in subdirs:
-                    pending[pool.submit(_scan_dir, path, rel)] = path
+    Symlinks are never followed, except one to an object of the cache (`cache.type =
+    symlink` checks files out that way): that one counts as the file it links to. Any other
+    symlink is data dvlite does not track: it goes into `links` (its path relative to `top`)
+    or, when `links` is None, is refused. Directories named .git or .dvlite are skipped.
+    """
     out: list[FileStat] = []
-    stack = [top]
+    stack = [(top, "")]
     while stack:
-        files, subdirs = scanned[stack.pop()]
-        out += files
-        stack += [path for path, _ in reversed(subdirs)]
+        directory, prefix = stack.pop()
+        subdirs = []
+        with os.scandir(directory) as it:
+            for entry in it:
+                name = entry.name
+                if name.startswith(TMP_MARK):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    if name not in NOT_DATA:
+                        subdirs.append((entry.path, prefix + name + "/"))
+                elif entry.is_file(follow_symlinks=False):
+                    out.append(FileStat(prefix + name, entry.path, entry.stat(follow_symlinks=False)))
+                elif entry.is_symlink():
+                    linked = _linked_object(entry.path, cache_objects)
+                    if linked is not None:
+                        out.append(FileStat(prefix + name, entry.path, linked))
+                    elif links is not None:
+                        links.append(prefix + name)
+                    else:
+                        raise not_data(entry.path)
+        stack += reversed(subdirs)
     return out
+
+
+def is_linked_object(path: str, cache_objects: str) -> bool:
+    return _linked_object(path, cache_objects) is not None
+
+
+def _linked_object(path: str, cache_objects: str) -> os.stat_result | None:
+    """The stat of the cache object a symlink points to, or None if it points anywhere else."""
+    target = os.path.realpath(path)
+    if not target.startswith(os.path.join(cache_objects, "")):
+        return None
+    try:
+        st = os.stat(target)
+    except OSError:
+        return None
+    return st if stat.S_ISREG(st.st_mode) else None
+
+
+def not_data(path: str) -> BadInputError:
+    target = os.readlink(path)
+    return BadInputError(f"{path} is a symlink (to {target}); dvlite does not follow symlinks: one "
+                         "may point outside the repository, and elsewhere on another machine",
+                         hint="replace the link by what it points to, or track its target instead")
 
 
 def fingerprint(files: list[FileStat], cache_stamp: str) -> str | None:
@@ -113,11 +118,13 @@ def fingerprint(files: list[FileStat], cache_stamp: str) -> str | None:
     return hash_bytes(text.encode("utf-8", "surrogateescape")).hex
 
 
-def stat_single(path: str, repo_root: str) -> os.stat_result:
+def stat_single(path: str, cache_objects: str) -> os.stat_result:
+    """The stat of a tracked file: a symlink is refused, unless it links to a cache object."""
     if os.path.islink(path):
-        target = os.path.realpath(path)
-        if not check_inside(target, repo_root):
-            raise BadInputError(f"{path} is a symlink to {target}, outside the repository")
+        linked = _linked_object(path, cache_objects)
+        if linked is None:
+            raise not_data(path)
+        return linked
     return os.stat(path)
 
 
@@ -197,14 +204,16 @@ _FALLBACK = {errno.EXDEV, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EPERM, errno.EI
 
 
 class Materialiser:
-    """Puts verified objects into the workspace with the first link type that works."""
+    """Puts verified objects into the workspace with the first link type that works, through
+    no symlink (`Guard`), with temp files in the repository's temp directory (`tmp_dir`)."""
 
-    def __init__(self, odb: ObjectStore, link_types: list[str]):
+    def __init__(self, odb: ObjectStore, link_types: list[str], guard: Guard, tmp_dir: str):
         self.odb = odb
         self.link_types = list(link_types)
+        self.guard = guard
+        self.tmp_dir = tmp_dir
         self._lock = threading.Lock()
         self._umask = _umask()
-        self._dirs: set[str] = set()
 
     def _verify(self, hexdigest: str) -> None:
         if not self.odb.verify(hexdigest):
@@ -212,13 +221,10 @@ class Materialiser:
                 raise IntegrityError(f"object {hexdigest} is not in the cache")
             raise IntegrityError(f"cache object {hexdigest} is corrupt")
 
-    def materialise(self, hexdigest: str, dest: str, executable: bool, loose: bool | None = None) -> str:
-        """Write object `hexdigest` to `dest` atomically; return the link type used.
+    def materialise(self, hexdigest: str, rel: str, executable: bool, loose: bool | None = None) -> str:
+        """Write object `hexdigest` to repo-relative `rel` atomically; return the link type used.
         `loose`: whether the object is a file of its own, when the caller already knows."""
-        parent = os.path.dirname(dest)
-        if parent not in self._dirs:
-            os.makedirs(parent, exist_ok=True)
-            self._dirs.add(parent)
+        dest = self.guard.prepare(rel, replace_link=True)  # a link at `rel` is replaced, not followed
         if not (self.odb.is_loose(hexdigest) if loose is None else loose):  # packed: nothing to link
             self._write(hexdigest, self.odb.read(hexdigest, try_loose=False), dest, executable)
             return "copy"
@@ -266,22 +272,22 @@ class Materialiser:
                 written.append(hash_fd(out.fileno()).hex)
 
             atomic_write(dest, writer=write, mode=self._mode(executable), durable=False,
-                         before_replace=check)
+                         before_replace=check, tmp_dir=self.tmp_dir)
 
     def _write(self, hexdigest: str, data: bytes, dest: str, executable: bool) -> None:
         if hash_bytes(data).hex != hexdigest:
             raise IntegrityError(f"cache object {hexdigest} is corrupt")
-        atomic_write(dest, data, mode=self._mode(executable), durable=False)
+        atomic_write(dest, data, mode=self._mode(executable), durable=False, tmp_dir=self.tmp_dir)
 
     def _linked(self, hexdigest: str, dest: str, link: Callable[[str, str], None]) -> None:
-        tmp = temp_name(dest)
+        tmp = temp_name(dest, self.tmp_dir)
         try:
             link(self.odb.path(hexdigest), tmp)
         except FileNotFoundError:
             raise IntegrityError(f"object {hexdigest} is not in the cache") from None
         try:
             self._verify(hexdigest)  # after the link: a filesystem that cannot link costs no read
-            os.replace(tmp, dest)
+            os.replace(tmp, dest)  # EXDEV (the workspace on another disk) drops this link type
         except BaseException:
             remove_file(tmp)
             raise
