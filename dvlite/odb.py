@@ -21,9 +21,26 @@ import threading
 from collections.abc import Iterable, Iterator
 
 from dvlite.digest import Digest, hash_bytes, hash_fd, hash_file, new_hasher
-from dvlite.errors import IntegrityError
-from dvlite.fsutil import TMP_MARK, atomic_copy, atomic_write, copy_into, remove_file, temp_name
-from dvlite.packs import CACHE_PACK_TARGET, PACK_BELOW, PackedObject, PackIndex, build_pack
+from dvlite.errors import FormatError, IntegrityError
+from dvlite.fsutil import (
+    TMP_MARK,
+    atomic_copy,
+    atomic_write,
+    copy_into,
+    read_limited,
+    remove_file,
+    remove_temp_files,
+    temp_name,
+)
+from dvlite.packs import (
+    CACHE_PACK_TARGET,
+    MAX_INDEX,
+    PACK_BELOW,
+    DamagedIndexError,
+    PackedObject,
+    PackIndex,
+    build_pack,
+)
 
 OBJECT_MODE = 0o444
 SMALL = 4 << 20  # files below this are read in one call
@@ -39,6 +56,7 @@ class ObjectStore:
         self._lock = threading.RLock()
         self._packed: dict[str, PackedObject] | None = None  # loaded when first needed
         self._indexes: dict[str, PackIndex] = {}
+        self.damaged: dict[str, str] = {}  # pack -> why its index cannot be used
         self._fds: dict[str, int] = {}
         self._batch_depth = 0
         self._pending: dict[str, bytes] = {}
@@ -69,11 +87,28 @@ class ObjectStore:
         return self._packed
 
     def _load_index(self, path: str, into: dict[str, PackedObject]) -> None:
-        with open(path, "rb") as f:
-            index = PackIndex.from_bytes(f.read(), path)
+        """Load one index; a damaged one makes only its own pack's objects missing."""
+        try:
+            index = PackIndex.from_bytes(read_limited(path, MAX_INDEX, path), path)
+        except (DamagedIndexError, FormatError) as exc:
+            self.damaged[os.path.basename(path)[:-4]] = exc.message
+            return
         self._indexes[index.pack] = index
         for digest, (offset, length) in index.entries.items():
             into.setdefault(digest, PackedObject(index.pack, offset, length))
+
+    def damaged_packs(self) -> dict[str, str]:
+        """Packs whose index fails its checksum or bounds (pack digest -> why)."""
+        self._packed_index()
+        return dict(self.damaged)
+
+    def orphan_packs(self) -> list[str]:
+        """Pack files without an index: garbage of an interrupted write (or being written)."""
+        try:
+            names = {e.name for e in os.scandir(self.packs_dir) if not e.name.startswith(TMP_MARK)}
+        except FileNotFoundError:
+            return []
+        return sorted(n[:-5] for n in names if n.endswith(".pack") and n[:-5] + ".idx" not in names)
 
     def pack_path(self, pack: str, ext: str) -> str:
         return os.path.join(self.packs_dir, f"{pack}.{ext}")
@@ -137,12 +172,17 @@ class ObjectStore:
                     fd = os.open(self.pack_path(loc.pack, "pack"), os.O_RDONLY)
                 except FileNotFoundError:
                     raise IntegrityError(f"pack {loc.pack} of the cache is missing",
-                                         hint="run `dvlite fsck`") from None
+                                         hint="run `dvlite fsck --repair`, then `dvlite pull`") from None
+                index = self._indexes.get(loc.pack)
+                if index is None or os.fstat(fd).st_size != index.pack_size:
+                    os.close(fd)
+                    raise IntegrityError(f"pack {loc.pack} of the cache is not the size its index "
+                                         "says", hint="run `dvlite fsck --repair`, then `dvlite pull`")
                 self._fds[loc.pack] = fd
-        data = os.pread(fd, loc.length, loc.offset)
+        data = os.pread(fd, loc.length, loc.offset)  # within the pack: its index is checked
         if len(data) != loc.length:
             raise IntegrityError(f"pack {loc.pack} of the cache is shorter than its index says",
-                                 hint="run `dvlite fsck --repair`")
+                                 hint="run `dvlite fsck --repair`, then `dvlite pull` (or add)")
         return data
 
     def read(self, hexdigest: str, try_loose: bool = True) -> bytes:
@@ -207,6 +247,19 @@ class ObjectStore:
         with contextlib.suppress(FileNotFoundError):
             parts.append(f"packs:{os.stat(self.packs_dir).st_mtime_ns}")
         return hash_bytes("\n".join(sorted(parts)).encode()).hex
+
+    def mtime(self, hexdigest: str) -> float | None:
+        """When an object (or the pack holding it) was last written; None if it is not here."""
+        try:
+            return os.stat(self.path(hexdigest)).st_mtime
+        except FileNotFoundError:
+            loc = self._packed_index().get(hexdigest)
+        if loc is None:
+            return None
+        try:
+            return os.stat(self.pack_path(loc.pack, "pack")).st_mtime
+        except FileNotFoundError:
+            return None
 
     def size_if_loose(self, hexdigest: str) -> int:
         """A loose object's size; -1 for a packed or missing one (packed objects are small)."""
@@ -368,18 +421,37 @@ class ObjectStore:
 
     def _drop_pack(self, pack: str) -> None:
         with self._lock:
-            fd = self._fds.pop(pack, None)
-            if fd is not None:
-                os.close(fd)
             self._indexes.pop(pack, None)
+        self._drop_fd(pack)
         for ext in ("idx", "pack"):  # the index first: a pack without one is invisible
             with contextlib.suppress(FileNotFoundError):
                 remove_file(self.pack_path(pack, ext))
+
+    def remove_orphan_pack(self, pack: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            remove_file(self.pack_path(pack, "pack"))
+
+    def quarantine_pack(self, pack: str, corrupt_dir: str) -> None:
+        """Move a pack with a damaged index (index first) into `corrupt_dir`, for inspection."""
+        os.makedirs(corrupt_dir, exist_ok=True)
+        self._drop_fd(pack)
+        for ext in ("idx", "pack"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(self.pack_path(pack, ext), os.path.join(corrupt_dir, f"{pack}.{ext}"))
+        self.damaged.pop(pack, None)
+        self._reindex()
+
+    def _drop_fd(self, pack: str) -> None:
+        with self._lock:
+            fd = self._fds.pop(pack, None)
+            if fd is not None:
+                os.close(fd)
 
     def _reindex(self) -> None:
         with self._lock:
             self._packed = None
             self._indexes = {}
+            self.damaged = {}
 
     def quarantine(self, hexdigest: str, corrupt_dir: str) -> str:
         os.makedirs(corrupt_dir, exist_ok=True)
@@ -398,15 +470,7 @@ class ObjectStore:
 
     def clean_temp_files(self) -> int:
         """Remove leftovers of interrupted writes (root and fan-out dirs)."""
-        removed = 0
         dirs = [self.root, self.packs_dir]
         with contextlib.suppress(FileNotFoundError):
             dirs += [e.path for e in os.scandir(self.root) if len(e.name) == 2 and e.is_dir()]
-        for d in dirs:
-            with contextlib.suppress(FileNotFoundError):
-                for entry in os.scandir(d):
-                    if entry.name.startswith(TMP_MARK):
-                        with contextlib.suppress(OSError):
-                            os.unlink(entry.path)
-                            removed += 1
-        return removed
+        return sum(remove_temp_files(d) for d in dirs)

@@ -24,9 +24,15 @@ INDEX_MAGIC = b"DVLIDX01"
 PACK_BELOW = 1 << 20  # objects smaller than this travel in packs
 PACK_TARGET = 32 << 20  # a remote pack is closed once it holds this many bytes
 CACHE_PACK_TARGET = 16 << 20  # packs in the cache: they are built in memory during add/fetch
+MAX_PACK = 1 << 40  # no pack dvlite writes comes near; an index claiming more is damaged
+MAX_INDEX = 64 << 20  # an index of ~2 million objects: read no bigger one
 _HEAD = struct.Struct("<8s16sQQ")
 _ENTRY = struct.Struct("<16sQQ")
 _TRAILER = 16
+
+
+class DamagedIndexError(IntegrityError):
+    """A pack index that fails its checksum or its bounds: its pack's objects are unreachable."""
 
 
 @dataclass(frozen=True)
@@ -53,9 +59,8 @@ class PackIndex:
 
     @classmethod
     def from_bytes(cls, data: bytes, origin: str) -> PackIndex:
-        def bad(why: str) -> IntegrityError:
-            return IntegrityError(f"pack index {origin} is damaged ({why})",
-                                  hint="run `dvlite gc --cloud --force` to drop it, then push again")
+        def bad(why: str) -> DamagedIndexError:
+            return DamagedIndexError(f"pack index {origin} is damaged ({why})")
 
         if len(data) < _HEAD.size + _TRAILER:
             raise bad("too short")
@@ -67,11 +72,28 @@ class PackIndex:
             raise bad("not a dvlite pack index")
         if len(body) != _HEAD.size + count * _ENTRY.size:
             raise bad("wrong length")
+        if pack_size > MAX_PACK:
+            raise bad(f"pack size {pack_size} is not believable")
         entries = {
             d.hex(): (offset, length)
             for d, offset, length in _ENTRY.iter_unpack(memoryview(body)[_HEAD.size:])
         }
+        if len(entries) != count:
+            raise bad("an object is listed twice")
+        lowest = len(PACK_MAGIC)
+        if any(offset < lowest or offset + length > pack_size for offset, length in entries.values()):
+            raise bad("an object lies outside its pack")
         return cls(pack.hex(), pack_size, entries)
+
+
+def salvage_digests(data: bytes) -> set[str]:
+    """The object digests a damaged index still seems to list (best effort, never trusted for
+    offsets: only to know which objects to look for elsewhere)."""
+    if len(data) < _HEAD.size + _TRAILER:
+        return set()
+    body = memoryview(data)[:len(data) - _TRAILER]
+    whole = (len(body) - _HEAD.size) // _ENTRY.size * _ENTRY.size
+    return {d.hex() for d, _o, _n in _ENTRY.iter_unpack(body[_HEAD.size:_HEAD.size + whole])}
 
 
 @dataclass(frozen=True)
@@ -146,7 +168,8 @@ def plan_reads(wanted: dict[str, PackedObject], pack_sizes: dict[str, int],
 
 
 def slice_objects(read: Read, data: bytes) -> Iterator[tuple[str, bytes]]:
-    """The wanted objects out of the bytes a Read returned."""
+    """The wanted objects out of the bytes a Read returned (an object cut short by the end of
+    `data` comes out short, and fails its digest)."""
     view = memoryview(data)
     for digest, offset, length in read.objects:
         start = offset - read.start

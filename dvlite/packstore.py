@@ -14,11 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from dvlite.digest import hash_bytes
-from dvlite.errors import IntegrityError
-from dvlite.fsutil import atomic_write
+from dvlite.errors import FormatError, IntegrityError
+from dvlite.fsutil import atomic_write, read_limited
 from dvlite.odb import ObjectStore
 from dvlite.packs import (
+    MAX_INDEX,
     PACK_BELOW,
+    DamagedIndexError,
     PackedObject,
     PackIndex,
     Read,
@@ -38,6 +40,7 @@ class Inventory:
     pack_sizes: dict[str, int] = field(default_factory=dict)
     indexes: dict[str, PackIndex] = field(default_factory=dict)
     loose: set[str] = field(default_factory=set)
+    damaged: dict[str, str] = field(default_factory=dict)  # pack -> why it cannot be used
 
     def has(self, digest: str) -> bool:
         return digest in self.packed or digest in self.loose
@@ -46,32 +49,51 @@ class Inventory:
         return {d for d in digests if d in self.packed or d in self.loose}
 
 
+def read_remote_index(remote: Remote, pack: str) -> PackIndex:
+    """A pack's index as the remote holds it (bounded, verified, naming this pack)."""
+    path = remote.pack_path(pack, "idx")
+    index = PackIndex.from_bytes(remote.read_small(path, MAX_INDEX), path)
+    if index.pack != pack:
+        raise DamagedIndexError(f"pack index {path} describes pack {index.pack}, not {pack}")
+    return index
+
+
 def _cached_index(remote: Remote, pack: str, index_cache: str) -> PackIndex:
     local = os.path.join(index_cache, f"{pack}.idx")
     try:
-        with open(local, "rb") as f:
-            return PackIndex.from_bytes(f.read(), local)
-    except (FileNotFoundError, IntegrityError):
+        return PackIndex.from_bytes(read_limited(local, MAX_INDEX, local), local)
+    except (FileNotFoundError, IntegrityError, FormatError):
         pass
-    path = remote.pack_path(pack, "idx")
-    index = PackIndex.from_bytes(remote.read_file(path), path)
-    if index.pack != pack:
-        raise IntegrityError(f"pack index {path} describes pack {index.pack}, not {pack}")
+    index = read_remote_index(remote, pack)
     os.makedirs(index_cache, exist_ok=True)
     atomic_write(local, index.to_bytes(), durable=False)  # a cache: lost, it is fetched again
     return index
 
 
 def read_packs(remote: Remote, index_cache: str, jobs: int) -> Inventory:
+    """Every usable pack of the remote. A pack whose index is damaged, or whose size is not what
+    its index says (truncated), is left out: its objects count as absent, so `push` uploads them
+    again and `fetch` reports them missing instead of failing on the whole remote."""
     inv = Inventory()
-    packs = sorted(remote.list_packs())
+    sizes = remote.pack_files()
+    packs = sorted(p for p, exts in sizes.items() if "idx" in exts)
+
+    def load(pack: str) -> PackIndex | str:
+        try:
+            return _cached_index(remote, pack, index_cache)
+        except (DamagedIndexError, FormatError) as exc:
+            return exc.message
+
     with ThreadPoolExecutor(max(1, min(jobs, 16))) as pool:
-        indexes = list(pool.map(lambda p: _cached_index(remote, p, index_cache), packs))
-    for index in indexes:
-        inv.indexes[index.pack] = index
-        inv.pack_sizes[index.pack] = index.pack_size
-        for digest, (offset, length) in index.entries.items():
-            inv.packed[digest] = PackedObject(index.pack, offset, length)
+        loaded = list(pool.map(load, packs))
+    for pack, index in zip(packs, loaded):
+        if isinstance(index, str):
+            inv.damaged[pack] = index
+        elif sizes[pack].get("pack", 0) not in (index.pack_size, None):  # None: size unknown
+            inv.damaged[pack] = (f"pack {remote.pack_path(pack, 'pack')} holds "
+                                 f"{sizes[pack].get('pack', 0)} bytes, its index says {index.pack_size}")
+        else:
+            remember(inv, index)
     return inv
 
 
@@ -130,12 +152,10 @@ def fetch_reads(inv: Inventory, wanted: set[str]) -> list[Read]:
 
 
 def fetch_read(remote: Remote, odb: ObjectStore, read: Read) -> list[tuple[str, BaseException | None]]:
-    """Fetch one planned read; store each object it holds, verified; (digest, error) for each."""
+    """Fetch one planned read; store each object it holds, verified; (digest, error) for each.
+    A pack cut short spoils only the objects past its end."""
     path = remote.pack_path(read.pack, "pack")
     data = remote.read_range(path, read.start, read.end)
-    if len(data) != read.end - read.start:
-        error = IntegrityError(f"pack {path} is shorter than its index says")
-        return [(digest, error) for digest, _, _ in read.objects]
     out: list[tuple[str, BaseException | None]] = []
     for digest, body in slice_objects(read, data):
         try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import secrets
 import socket
 import time
@@ -26,10 +27,12 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from dvlite.config import Config
-from dvlite.errors import BadInputError, DvliteError, IntegrityError, RemoteError
+from dvlite.errors import BadInputError, DvliteError, FormatError, IntegrityError, RemoteError
 from dvlite.fsutil import TMP_MARK
 
 LAYOUT_FILE = "dvlite-remote.json"
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_PACK_NAME = re.compile(r"([0-9a-f]{32})\.(pack|idx)")
 LAYOUT = 2  # the newest layout this dvlite reads and writes
 LOOSE_LAYOUT = 1  # a remote holding only loose objects still says 1
 EXTRAS = {
@@ -188,6 +191,21 @@ def _hidden_failure(exc: FileNotFoundError) -> BaseException | None:
     return None
 
 
+_LOCAL_DISK = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+def local_disk_failure(exc: BaseException) -> DvliteError | None:
+    """A full or read-only local disk met while talking to a remote: our problem, not the
+    remote's (exit 1, naming the local path)."""
+    for e in _chain(exc):
+        if isinstance(e, OSError) and e.errno in _LOCAL_DISK:
+            where = f": {e.filename}" if e.filename else ""
+            return DvliteError(f"{e.strerror or os.strerror(e.errno)} (local disk){where}",
+                               hint="free some space (`dvlite gc` lists what the cache no longer "
+                                    "needs), then run the command again")
+    return None
+
+
 def retrying(fn: Callable[[], T], remote: RemoteConfig, attempts: int = 4,
              sleep: Callable[[float], None] = time.sleep) -> T:
     """Call fn; retry transient failures with backoff; raise permanent ones as RemoteError."""
@@ -205,6 +223,9 @@ def retrying(fn: Callable[[], T], remote: RemoteConfig, attempts: int = 4,
         except (RemoteError, DvliteError):
             raise
         except Exception as exc:
+            local = local_disk_failure(exc)
+            if local is not None:
+                raise local from exc
             err = classify(exc, remote)
             if not err.transient or attempt == attempts - 1:
                 raise err from exc
@@ -307,11 +328,12 @@ class Remote:
         return f"{self.root}/objects/{hexdigest[:2]}/{hexdigest[2:]}"
 
     def digest_of(self, path: str) -> str | None:
+        """The object a listed path holds, or None for anything that is not `ab/cdef...`."""
         parts = path.rstrip("/").rsplit("/", 2)
-        if len(parts) < 3 or len(parts[1]) != 2 or parts[2].startswith(TMP_MARK):
+        if len(parts) < 3 or len(parts[1]) != 2:
             return None
         candidate = parts[1] + parts[2]
-        return candidate if len(candidate) == 32 else None
+        return candidate if _HEX32.fullmatch(candidate) else None
 
     # --- layout -------------------------------------------------------------------------
     def read_layout(self) -> int | None:
@@ -320,17 +342,21 @@ class Remote:
             return self._layout
         path = f"{self.root}/{LAYOUT_FILE}"
         try:
-            data = self.call(lambda: self.fs.cat_file(path))
+            data = self.read_small(path, 64 << 10)
         except FileNotFoundError:
             return None
+        except FormatError:
+            raise RemoteError(f"remote {self.name!r}: {path} is not a dvlite layout file") from None
         try:
             doc = json.loads(data)
-            layout = int(doc["layout"])
-        except (ValueError, KeyError, TypeError):
-            raise RemoteError(f"remote {self.name!r}: {path} is not a dvlite layout file") from None
+            layout = doc["layout"]
+        except (ValueError, KeyError, TypeError, RecursionError):
+            layout = None
+        if type(layout) is not int or not 1 <= layout < 1 << 16:
+            raise RemoteError(f"remote {self.name!r}: {path} is not a dvlite layout file")
         if layout > LAYOUT:
             raise RemoteError(
-                f"remote {self.name!r} uses layout {layout}; this dvlite reads up to {LAYOUT}",
+                f"remote {self.name!r} uses layout {layout} ({path}); this dvlite reads up to {LAYOUT}",
                 hint="upgrade dvlite",
             )
         self._layout = layout
@@ -444,6 +470,36 @@ class Remote:
         except FileNotFoundError:
             pass
 
+    def replace_object(self, local_path: str, hexdigest: str) -> None:
+        """Put a good copy over a damaged object: whole under a temp name first, then the damaged
+        one goes and the copy takes its name (an object store overwrites in one PUT)."""
+        self._require_writable()
+        final = self.object_path(hexdigest)
+        if self.kind == "object-store":
+            self.call(lambda: self.fs.put_file(local_path, final, **self._big_kwargs()))
+            return
+        parent = final.rsplit("/", 1)[0]
+        self._makedirs(parent)
+        tmp = f"{parent}/{TMP_MARK}{secrets.token_hex(6)}"
+        self.call(lambda: self.fs.put_file(local_path, tmp))
+        self.remove_object(hexdigest)
+        self.call(lambda: self._move(tmp, final))
+
+    def hash_object(self, hexdigest: str) -> str:
+        """The digest of what the remote holds under an object's name, streamed."""
+        from dvlite.digest import CHUNK, new_hasher
+
+        path = self.object_path(hexdigest)
+
+        def digest() -> str:
+            h = new_hasher()
+            with self.fs.open(path, "rb", block_size=CHUNK * 4) as f:
+                while chunk := f.read(CHUNK * 4):
+                    h.update(chunk)
+            return h.hexdigest()
+
+        return self.call(digest)
+
     # --- packs -------------------------------------------------------------------------------
     def pack_path(self, pack: str, ext: str) -> str:
         return f"{self.root}/packs/{pack}.{ext}"
@@ -454,13 +510,31 @@ class Remote:
         except FileNotFoundError:
             return []
 
-    def list_packs(self) -> set[str]:
-        """Packs whose index is complete: an index is written only after its pack."""
-        names = {p.rsplit("/", 1)[-1] for p in self._find(f"{self.root}/packs")}
-        return {n[:-4] for n in names if n.endswith(".idx") and not n.startswith(TMP_MARK)}
+    def pack_files(self) -> dict[str, dict[str, int | None]]:
+        """pack digest -> {"pack": size, "idx": size} from one listing of `packs/` (a size is
+        None where the backend's listing gives none). Names that are not a pack's are ignored."""
+        try:
+            found = self.call(lambda: self.fs.find(f"{self.root}/packs", withdirs=False, detail=True))
+        except FileNotFoundError:
+            return {}
+        out: dict[str, dict[str, int | None]] = {}
+        for path, info in found.items():
+            match = _PACK_NAME.fullmatch(path.rstrip("/").rsplit("/", 1)[-1])
+            if match:
+                size = info.get("size")
+                out.setdefault(match[1], {})[match[2]] = int(size) if size is not None else None
+        return out
 
     def read_file(self, path: str) -> bytes:
         return self.call(lambda: self.fs.cat_file(path))
+
+    def read_small(self, path: str, limit: int) -> bytes:
+        """A whole small file (an index, the layout file), refused when bigger than `limit`."""
+        data = self.read_range(path, 0, limit + 1)
+        if len(data) > limit:
+            raise FormatError(f"remote {self.name!r}: {path} is bigger than {limit} bytes; "
+                              "not a file dvlite wrote")
+        return data
 
     def read_range(self, path: str, start: int, end: int) -> bytes:
         if self.protocol in ("sftp", "ssh"):  # sshfs's cat_file ignores start/end

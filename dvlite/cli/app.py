@@ -157,11 +157,11 @@ def checkout(
     json_out: bool = JSON,
 ) -> None:
     """Make the workspace match the pointers (after git checkout, pull, or a branch switch)."""
-    from dvlite import track
+    from dvlite import checkout as checkout_mod
 
     repo = _repo()
     with _locked(repo, "checkout"):
-        result = track.checkout(repo, targets or [], force=force, relink=relink)
+        result = checkout_mod.checkout(repo, targets or [], force=force, relink=relink)
     if json_out:
         ui.emit_json(result)
     else:
@@ -239,9 +239,13 @@ def gc(
     all_commits: bool = REVS["all_commits"],
     cloud: bool = typer.Option(False, "-c", "--cloud", help="Collect on a remote instead of the cache."),
     remote: str | None = typer.Option(None, "-r", "--remote", help="Remote for --cloud."),
+    projects: list[str] = typer.Option(
+        None, "-p", "--projects",
+        help="Every other project that uses this cache (cache.dir); replaces the cache's record."),
     json_out: bool = JSON,
 ) -> None:
-    """List (or with --force delete) objects no kept pointer needs (workspace + chosen revisions)."""
+    """List (or with --force delete) objects no kept pointer needs (workspace + chosen revisions),
+    in this project and in every other project that uses the same cache."""
     from dvlite.maintain import Revisions
     from dvlite.maintain import gc as run_gc
 
@@ -250,14 +254,19 @@ def gc(
     if cloud or remote:
         return _cloud_gc(repo, revs, remote, force, json_out)
     with _locked(repo, "gc"):
-        result = run_gc(repo, revs, force)
+        result = run_gc(repo, revs, force, projects or None)
     if json_out:
-        return ui.emit_json({"unused": result.unused, "total": result.total, "removed": result.removed})
-    if not result.unused:
+        return ui.emit_json({"unused": result.unused, "total": result.total, "removed": result.removed,
+                             "projects": result.projects, "orphan_packs": result.orphan_packs})
+    if result.projects:
+        ui.say(f"Keeping the data of {len(result.projects)} other project(s) using this cache: "
+               + ", ".join(result.projects), style="dim")
+    if not result.unused and not result.orphan_packs:
         ui.say("Nothing to collect: every cache object is in use.")
         return
     verb = "Removed" if force else "Would remove"
-    ui.say(f"{verb} {len(result.unused)} object(s), {ui.human_size(result.total)}.")
+    ui.say(f"{verb} {len(result.unused)} object(s), {ui.human_size(result.total)}"
+           + (f", and {len(result.orphan_packs)} pack(s) without an index." if result.orphan_packs else "."))
     if not force:
         ui.listing([f"{d} ({ui.human_size(s)})" for d, s in result.unused])
         ui.say("Dry run: nothing deleted. Run `dvlite gc --force` to delete.", style="dim")
@@ -289,24 +298,73 @@ def _cloud_gc(repo, revs, remote: str | None, force: bool, json_out: bool) -> No
 
 @app.command()
 def fsck(
-    repair: bool = typer.Option(False, "--repair", help="Move corrupt objects aside (to cache/corrupt/)."),
+    repair: bool = typer.Option(False, "--repair",
+                                help="Move corrupt objects and damaged packs aside (to cache/corrupt/)."),
+    cloud: bool = typer.Option(False, "-c", "--cloud", help="Check what a remote holds instead."),
+    remote: str | None = typer.Option(None, "-r", "--remote", help="Remote for --cloud."),
     json_out: bool = JSON,
 ) -> None:
-    """Re-hash every cache object; report corrupt and missing ones."""
+    """Re-hash every cache object; report corrupt and missing ones, damaged pack indexes, and
+    pointers or manifests that cannot be used."""
     from dvlite.maintain import fsck as run_fsck
 
     repo = _repo()
+    if cloud or remote:
+        return _cloud_fsck(repo, remote, repair, json_out)
     with _locked(repo, "fsck"):
         result = run_fsck(repo, repair)
     if json_out:
         ui.emit_json(result)
     else:
-        ui.say(f"Checked {result.checked} object(s).")
-        for label, items in (("corrupt", result.corrupt), ("missing", result.missing)):
-            for digest, paths in items:
-                ui.error(f"{label}: {digest} used by {', '.join(paths) or 'nothing in the workspace'}")
-        if result.corrupt and repair:
-            ui.say("Corrupt objects moved aside; fetch or re-add the data to replace them.")
+        _render_fsck(result, repair)
+    if not result.ok:
+        raise typer.Exit(4)
+
+
+def _render_fsck(result, repair: bool) -> None:
+    ui.say(f"Checked {result.checked} object(s).")
+    for problem in result.problems:
+        ui.error(problem)
+    for pack, why in result.damaged_packs:
+        ui.error(f"damaged pack: {pack}: {why}"
+                 + (" (moved aside)" if repair else ""))
+    for label, items in (("corrupt", result.corrupt), ("missing", result.missing)):
+        for digest, paths in items:
+            ui.error(f"{label}: {digest} used by {', '.join(paths) or 'nothing in the workspace'}")
+    if (result.corrupt or result.damaged_packs) and repair:
+        ui.say("Corrupt objects and damaged packs moved aside; `dvlite pull` (or `dvlite add`) "
+               "brings their data back.")
+    elif result.damaged_packs or result.corrupt:
+        ui.say("hint: `dvlite fsck --repair` moves them aside; then `dvlite pull` (or `dvlite add`) "
+               "brings their data back", style="yellow")
+    if result.ok:
+        ui.say("No problems found.")
+
+
+def _cloud_fsck(repo, remote: str | None, repair: bool, json_out: bool) -> None:
+    from dvlite.cloud_fsck import cloud_fsck
+
+    with _locked(repo, "fsck --cloud"):
+        result = cloud_fsck(repo, remote, repair)
+    if json_out:
+        ui.emit_json(result)
+    else:
+        ui.say(f"Checked {result.packs} pack(s) and {result.objects} object(s) on {result.remote}.")
+        for pack, why in result.damaged_packs:
+            ui.error(f"damaged pack {pack}: {why}")
+        for _digest, where in result.corrupt:
+            ui.error(f"corrupt: {where}")
+        if repair:
+            if result.rewritten_packs or result.replaced:
+                ui.say(f"Repaired: {len(result.rewritten_packs)} pack(s) rewritten, "
+                       f"{len(result.replaced)} object(s) put back from the local cache.")
+            if result.pushed:
+                ui.say(f"Pushed {result.pushed} object(s) the workspace needs.")
+            for digest in result.lost:
+                ui.error(f"lost: {digest} was damaged on {result.remote} and is not in the local cache")
+        elif not result.ok:
+            ui.say(f"hint: `dvlite fsck --cloud -r {result.remote} --repair` mends it from the local "
+                   "cache", style="yellow")
         if result.ok:
             ui.say("No problems found.")
     if not result.ok:
@@ -426,7 +484,28 @@ _data.register(app)
 
 # --- entry point ----------------------------------------------------------------------
 
+class Interrupted(BaseException):
+    """Ctrl-C, raised in place of KeyboardInterrupt so that no library `except` swallows it
+    and typer does not turn it into a silent exit."""
+
+
+def _on_sigint(signum, frame) -> None:
+    raise Interrupted()
+
+
+def _click_exceptions():
+    """The click exception classes typer raises (typer >= 0.26 vendors click as typer._click)."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # pragma: no cover - older typer on the real click
+        from click import exceptions
+    return exceptions
+
+
 def main() -> None:
+    import signal
+
+    click = _click_exceptions()
     argv = sys.argv[1:]
     verbose = any(a in ("-v", "--verbose") for a in argv)
     for stream in (sys.stdout, sys.stderr):  # print non-UTF-8 file names as their own bytes
@@ -436,33 +515,53 @@ def main() -> None:
     from dvlite.fsutil import tune_allocator
 
     tune_allocator()
+    signal.signal(signal.SIGINT, _on_sigint)
     try:
-        app(prog_name="dvlite")
+        code = app(prog_name="dvlite", standalone_mode=False)
     except ChangesWouldBeLostError as exc:
         _fail(exc, verbose, as_json, paths=exc.paths)
     except DvliteError as exc:
         _fail(exc, verbose, as_json)
-    except KeyboardInterrupt:
+    except (Interrupted, KeyboardInterrupt, typer.Abort):
         ui.error("interrupted")
         sys.exit(130)
+    except click.NoArgsIsHelpError as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:  # usage: unknown option, missing argument
+        command = exc.ctx.command_path if getattr(exc, "ctx", None) else "dvlite"
+        _fail(DvliteError(exc.format_message(), hint=f"see `{command} --help`"),
+              verbose, as_json, code=exc.exit_code)
     except OSError as exc:
-        where = f": {exc.filename}" if exc.filename else ""
-        _fail(DvliteError(f"{exc.strerror or exc}{where}"), verbose, as_json, cause=exc)
+        _fail(_os_error(exc), verbose, as_json, cause=exc)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback
         _fail(
             DvliteError(f"unexpected {type(exc).__name__}: {exc}",
                         hint="run again with --verbose for the traceback and report it"),
             verbose, as_json, cause=exc,
         )
+    sys.exit(code if isinstance(code, int) else 0)
 
 
-def _fail(exc: DvliteError, verbose: bool, as_json: bool, paths=None, cause=None) -> None:
+def _os_error(exc: OSError) -> DvliteError:
+    import errno
+
+    where = f": {exc.filename}" if exc.filename else ""
+    hint = None
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = "free some space (`dvlite gc` lists what the cache no longer needs), then run it again"
+    return DvliteError(f"{exc.strerror or exc}{where}", hint=hint)
+
+
+def _fail(exc: DvliteError, verbose: bool, as_json: bool, paths=None, cause=None,
+          code: int | None = None) -> None:
     if verbose:
         traceback.print_exception(cause or exc)
+    code = exc.exit_code if code is None else code
     if as_json:
-        ui.emit_json({"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code, "paths": paths})
+        ui.emit_json({"error": exc.message, "hint": exc.hint, "exit_code": code, "paths": paths})
     else:
         ui.error(exc.message, exc.hint)
         if paths:
             ui.listing(paths, cap=20, console=ui.err)
-    sys.exit(exc.exit_code)
+    sys.exit(code)

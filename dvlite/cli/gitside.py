@@ -85,7 +85,8 @@ def post_checkout(
     root: str | None = ROOT,
 ) -> None:
     """Restore the data the new HEAD names (after a branch checkout only)."""
-    from dvlite import hooks, track
+    from dvlite import checkout as checkout_mod
+    from dvlite import hooks
     from dvlite.errors import ChangesWouldBeLostError
 
     if flag is None:  # the pre-commit framework passes these in its environment
@@ -95,7 +96,7 @@ def post_checkout(
         return
     try:
         with locked(repo, "post-checkout hook"):
-            result = track.checkout(repo, [])
+            result = checkout_mod.checkout(repo, [])
     except ChangesWouldBeLostError as exc:
         ui.error(f"dvlite: the data was not checked out: {exc.message}")
         ui.listing(exc.paths, cap=20, console=ui.err)

@@ -207,14 +207,15 @@ def pull(
     run_cache: bool = RUN_CACHE,
 ) -> None:
     """Fetch, then check out: the workspace gets the data the pointers name."""
-    from dvlite import sync, track
+    from dvlite import checkout as checkout_mod
+    from dvlite import sync
     from dvlite.maintain import Revisions
 
     repo = find_repo()
     with locked(repo, "pull"):
         with transfer_progress("pull", quiet or json_out) as cb:
             fetched = sync.fetch(repo, targets or [], remote, jobs, Revisions(), cb, run_cache=run_cache)
-        checked = track.checkout(repo, targets or [], force=force)
+        checked = checkout_mod.checkout(repo, targets or [], force=force)
     if json_out:
         ui.emit_json({"fetch": fetched, "checkout": checked})
     elif fetched.ok and checked.ok and not (fetched.downloaded or fetched.run_records
