@@ -45,13 +45,13 @@ def report(cwd: str) -> dict:
         info["repo"] = None
         return info
     repo = Repo(root)
-    os.makedirs(repo.odb.root, exist_ok=True)
+    os.makedirs(repo.odb.objects_dir, exist_ok=True)
     info["repo"] = root
     info["cache"] = repo.cache_dir
     workspace_side = os.path.join(repo.dvlite_dir, "tmp")  # on the work tree's filesystem
     os.makedirs(workspace_side, exist_ok=True)
     info["link_types"] = {
-        kind: link_works(kind, repo.odb.root, workspace_side) for kind in LINK_TYPES
+        kind: link_works(kind, repo.odb.objects_dir, workspace_side) for kind in LINK_TYPES
     }
     info["cache.type"] = repo.config.get("cache.type")
     return info

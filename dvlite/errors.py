@@ -1,10 +1,10 @@
 """One error root for everything dvlite raises on purpose.
 
 Each error carries the exit code the CLI uses and an optional hint. Exit codes:
-  1  the operation failed or found a problem (corrupt object, missing data)
+  1  the operation failed (an I/O error, a refused write, a failed stage)
   2  bad input: usage, paths, malformed files
   3  the repository is locked by another process
-  4  integrity: corrupt or missing objects
+  4  integrity: corrupt or missing objects, unsafe paths in data
   5  a remote failed: unreachable, access denied, no such bucket
 """
 
@@ -79,3 +79,7 @@ class RemoteError(DvliteError):
 
 class UnsafePathError(IntegrityError):
     """A path read from data (pointer, manifest, lock, record, listing) would leave its place."""
+
+
+class StageFailed(DvliteError):
+    """A stage's command failed, or did not produce a declared out."""

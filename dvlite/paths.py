@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from dvlite.errors import UnsafePathError
+from dvlite.errors import BadInputError, UnsafePathError
 
 RESERVED = (".git", ".dvlite")  # never written through data: git's hooks, dvlite's own cache
 # One plain component: not empty, `.` or `..`, not a reserved name, no `/` or NUL.
@@ -94,3 +94,14 @@ def join(*parts: str) -> str:
 def is_inside(path: str, top: str) -> bool:
     """Whether repo-relative `path` is `top` or below it (both validated, `/` separators)."""
     return top == "" or path == top or path.startswith(top + "/")
+
+
+def user_path(text: str) -> str:
+    """A path a person typed, relative to some root, as a data path: `./a//b/` is `a/b`;
+    `..`, `.git` and the like are refused (BadInputError). "" is the root itself."""
+    parts = [p for p in text.replace("\\", "/").split("/") if p not in ("", ".")]
+    joined = "/".join(parts)
+    rule = why_unsafe(joined) if joined else None
+    if rule is not None:
+        raise BadInputError(f"invalid path {text!r} ({rule})")
+    return joined

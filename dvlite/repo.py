@@ -7,14 +7,15 @@ import os
 from collections.abc import Callable, Iterator
 from functools import cached_property
 
-from dvlite import projects
 from dvlite import scm as scm_mod
 from dvlite.config import Config
 from dvlite.errors import BadInputError, FormatError, NotARepoError
 from dvlite.fsutil import LockHolder, atomic_write, remove_temp_files, repo_lock
 from dvlite.guard import Guard, SymlinkError
-from dvlite.odb import ObjectStore
-from dvlite.state import StatCache
+from dvlite.storage import projects
+from dvlite.storage.cache import Cache
+from dvlite.storage.statcache import StatCache
+from dvlite.workspace.hasher import Hasher
 
 DIRNAME = ".dvlite"
 GITIGNORE = "/config.local\n/cache/\n/tmp/\n/lock\n"
@@ -33,8 +34,6 @@ def find_root(start: str) -> str | None:
 
 
 class Repo:
-    records_itself = True  # in the cache's list of projects (not a temporary view of another repo)
-
     def __init__(self, root: str):
         self.root = root
         self.dvlite_dir = os.path.join(root, DIRNAME)
@@ -89,10 +88,17 @@ class Repo:
         return os.path.join(self.dvlite_dir, "cache")
 
     @cached_property
-    def odb(self) -> ObjectStore:
-        if self.records_itself:
-            projects.register(self.cache_dir, self.root)  # gc elsewhere keeps what this one needs
-        return ObjectStore(os.path.join(self.cache_dir, "objects"), pack_small=self.config.pack_small())
+    def odb(self) -> Cache:
+        projects.register(self.cache_dir, self.root, os.path.join(self.dvlite_dir, "tmp"))
+        return Cache(self.cache_dir, pack_small=self.config.pack_small())
+
+    @property
+    def index_dir(self) -> str:
+        """Where the pack indexes of remotes are kept (immutable: a copy never goes stale)."""
+        return os.path.join(self.dvlite_dir, "tmp", "pack-index")
+
+    def hasher(self) -> Hasher:
+        return Hasher(self.state, self.odb, self.root)
 
     @cached_property
     def state(self) -> StatCache:

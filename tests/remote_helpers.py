@@ -10,7 +10,7 @@ from pathlib import Path
 import fsspec.core
 import pytest
 
-from dvlite.packs import PackIndex
+from dvlite.formats.packs import PackIndex
 from conftest import git, run, write_tree
 from servers.base import Server, ServerUnavailable
 
@@ -40,7 +40,7 @@ def fresh_location(server: Server) -> Server:
 
 def storage(server: Server):
     """(fs, root path) straight through fsspec, to inspect or damage the remote."""
-    from dvlite.remote import fsspec_kwargs
+    from dvlite.remotes.config import fsspec_kwargs
 
     protocol = server.url.split("://", 1)[0] if "://" in server.url else "file"
     kwargs = fsspec_kwargs(protocol, server.options)

@@ -18,7 +18,7 @@ from conftest import git, run, write_tree
 
 from dvlite import api
 from dvlite.errors import BadInputError, DvliteError
-from dvlite.fs import DvliteFileSystem
+from dvlite.api.filesystem import DvliteFileSystem
 
 CSV = {"v1": b"city,temp\nOslo,3\nRome,18\n", "v2": b"city,temp\nOslo,4\nRome,19\nLima,22\n"}
 TABLES = {
@@ -240,10 +240,10 @@ def test_workspace_filesystem_sees_changed_pointers_after_invalidate(clone):
 
 
 def test_lineage_is_what_the_pipelines_module_answers(source):
-    pipelines = pytest.importorskip("dvlite.run")
+    from dvlite.pipelines import lineage
     from dvlite.repo import Repo
 
-    expected = pipelines.lineage(Repo.find(str(source)), "data/train.csv", "v1")
+    expected = lineage.lineage(Repo.find(str(source)), "data/train.csv", "v1")
     assert api.lineage(source / "data" / "train.csv", repo=source, rev="v1") == expected
     with pytest.raises(BadInputError):
         api.lineage("data/nope.csv", repo=source)

@@ -371,8 +371,9 @@ def _files_only(tree: dict[tuple, bytes]) -> dict[str, bytes]:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tree=TREE, single=NAME.filter(lambda n: not n.endswith(".dvl")), single_bytes=st.binary(max_size=300))
 def test_any_tree_round_trips(tree, single, single_bytes):
-    from dvlite import checkout as checkout_mod
-    from dvlite import track
+    from dvlite.data import checkout as checkout_mod
+    from dvlite.data.add import add
+    from dvlite.data.status import status
     from dvlite.repo import Repo
 
     files = _files_only(tree)
@@ -384,7 +385,7 @@ def test_any_tree_round_trips(tree, single, single_bytes):
         write_tree(root / "solo", {single: single_bytes})
         before = tree_digests(root / "tree")
         assert len(before) == len(files)
-        track.add(repo, [str(root / "tree"), str(root / "solo" / single)])
+        add(repo, [str(root / "tree"), str(root / "solo" / single)])
         shutil.rmtree(root / "tree")
         (root / "solo" / single).unlink()
         repo = Repo.find(str(root))  # a fresh process would start with a fresh Repo
@@ -392,5 +393,5 @@ def test_any_tree_round_trips(tree, single, single_bytes):
         assert result.ok and len(result.written) == len(files) + 1
         assert tree_digests(root / "tree") == before
         assert (root / "solo" / single).read_bytes() == single_bytes
-        statuses = track.status(Repo.find(str(root)), [])
+        statuses = status(Repo.find(str(root)), [])
         assert all(s.clean for s in statuses), statuses

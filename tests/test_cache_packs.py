@@ -8,7 +8,7 @@ import json
 import xxhash
 
 from conftest import git, run, tree_digests, write_tree
-from dvlite.packs import PackIndex
+from dvlite.formats.packs import PackIndex
 
 
 def _packs(repo):

@@ -70,7 +70,7 @@ def packs_dir(repo: Path) -> Path:
 def packed_objects(repo: Path) -> dict[str, bytes]:
     """Objects visible through pack indexes, each pack checked against its name; a pack
     without an index (killed between the two writes) is invisible and allowed."""
-    from dvlite.packs import PackIndex
+    from dvlite.formats.packs import PackIndex
 
     out: dict[str, bytes] = {}
     if not packs_dir(repo).exists():

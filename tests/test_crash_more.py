@@ -196,7 +196,7 @@ def needed_objects(repo: Path, objects: set[str]) -> set[str]:
 
 def check_remote(remote: Path, manifests: dict[str, set[str]]) -> set[str]:
     """Remote invariants 8, 9, 13, 14, 17; returns the digests the remote holds."""
-    from dvlite.packs import PackIndex
+    from dvlite.formats.packs import PackIndex
 
     present: set[str] = set()
     objects = remote / "objects"

@@ -251,7 +251,7 @@ def test_import_and_update_bad_inputs(source, repo):
 def test_import_pointer_round_trips_and_rejects_a_bad_source():
     from dvlite.digest import hash_bytes
     from dvlite.errors import FormatError
-    from dvlite.pointer import Pointer, Source
+    from dvlite.formats.pointer import Pointer, Source
 
     src = Source('ssh://git@host:22/~me/réka "data".git', "feature/x: y", "a" * 40, "data/#1 x.csv")
     p = Pointer("file", hash_bytes(b"x"), 1, 1, src)

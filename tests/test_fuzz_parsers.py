@@ -54,22 +54,26 @@ from conftest import DVLITE, GIT_ENV, git, run, write_tree
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from dvlite import lockfile, params, pipeline
-from dvlite import run as run_mod
+from dvlite.formats import lockfile
+from dvlite.formats import params
+from dvlite.pipelines import spec as pipeline
+from dvlite.pipelines import runcache as run_mod
 from dvlite.config import Config
 from dvlite.digest import Digest, hash_bytes
 from dvlite.errors import DvliteError
-from dvlite.manifest import Entry as ManifestEntry
-from dvlite.manifest import Manifest, diff
-from dvlite.packs import PACK_MAGIC, PackedObject, PackIndex, build_pack, plan_reads
-from dvlite.pointer import Pointer, Source
-from dvlite.remote import LAYOUT_FILE, Remote, RemoteConfig, fsspec_kwargs, remote_configs
+from dvlite.formats.manifest import Entry as ManifestEntry
+from dvlite.formats.manifest import Manifest, diff
+from dvlite.formats.packs import PACK_MAGIC, PackedObject, PackIndex, build_pack, plan_reads
+from dvlite.formats.pointer import Pointer, Source
+from dvlite.remotes.backend import Remote
+from dvlite.remotes.config import RemoteConfig, fsspec_kwargs, remote_configs
+from dvlite.storage.layout import LAYOUT_FILE
 
 EXAMPLES = int(os.environ.get("DVLITE_FUZZ_EXAMPLES", "40"))
 SHRINK = os.environ.get("DVLITE_FUZZ_SHRINK", "") not in ("", "0")
-CALL_SECONDS = 5.0  # one parse + use of a few KiB takes milliseconds; this bounds hangs only
+CALL_SECONDS = 30.0  # a parse takes milliseconds; this bounds hangs only (CI may pause a child)
 CALL_MEMORY = 256 << 20  # address space a child may add to what it inherited
-CLI_SECONDS = 10.0
+CLI_SECONDS = 20.0
 CLI_MEMORY = 1 << 30
 
 FUZZ = settings(

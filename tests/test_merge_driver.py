@@ -10,8 +10,8 @@ import pytest
 import yaml
 from conftest import GIT_ENV, git, run, write_tree
 
-from dvlite.manifest import Entry
-from dvlite.merge import merge_entries
+from dvlite.formats.manifest import Entry
+from dvlite.gitside.merge import merge_entries
 
 BASE = {"a.csv": b"a\n", "b.csv": b"b\n", "c.csv": b"c\n"}
 

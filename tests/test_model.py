@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 
 from dvlite.digest import ALGORITHM, Digest, hash_bytes
 from dvlite.errors import FormatError
-from dvlite.manifest import Entry, Manifest, diff
-from dvlite.pointer import Pointer
+from dvlite.formats.manifest import Entry, Manifest, diff
+from dvlite.formats.pointer import Pointer
 
 names = st.text(
     st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"), min_size=1, max_size=12

@@ -6,7 +6,7 @@ import pytest
 
 from dvlite.digest import hash_bytes
 from dvlite.errors import IntegrityError
-from dvlite.packs import PackedObject, PackIndex, build_pack, group_for_packs, plan_reads, slice_objects
+from dvlite.formats.packs import PackedObject, PackIndex, build_pack, group_for_packs, plan_reads, slice_objects
 
 
 def _objects(n: int, size: int = 100) -> list[tuple[str, bytes]]:

@@ -33,23 +33,26 @@ def test_run_cache_restores_outs_and_can_be_turned_off(repo: Path) -> None:
 def test_run_cache_push_and_pull_through_a_remote(repo: Path, tmp_path: Path) -> None:
     import os
 
-    from dvlite.remote import Remote, choose
+    from dvlite.pipelines import runcache
+    from dvlite.remotes.backend import Remote
+    from dvlite.remotes.config import choose
     from dvlite.repo import Repo
-    from dvlite.run import pull_run_cache, push_run_cache, run_cache_objects
 
     pipeline(repo, "stages:\n  a: {cmd: cp in.txt a.txt, deps: [in.txt], outs: [a.txt]}\n", {"in.txt": b"v1\n"})
     run(repo, "remote", "add", "-d", "origin", str(tmp_path / "store"))
     run(repo, "repro")
     r = Repo.find(str(repo))
-    records, need = run_cache_objects(r)
+    records = [key for key, _entry in runcache.records(r.odb)]
+    need = {d: s for _key, entry in runcache.records(r.odb) for d, s in runcache.objects_of(r, entry.outs)[0].items()}
     assert len(records) == 1 and need == {xxhash.xxh3_128_hexdigest(b"v1\n"): 3}
-    assert push_run_cache(r, Remote(choose(r.config, None))) == 1
+    assert runcache.push_records(r, Remote(choose(r.config, None))) == 1
     run(repo, "push")
-    for rec in records:
+    for key in records:
+        rec = os.path.join(r.cache_dir, "runs", key)
         os.chmod(rec, 0o644)
         os.unlink(rec)
-    assert pull_run_cache(r, Remote(choose(r.config, None))) == 1
-    assert [os.path.basename(p) for p in run_cache_objects(r)[0]] == [os.path.basename(p) for p in records]
+    assert runcache.pull_records(r, Remote(choose(r.config, None))) == 1
+    assert [key for key, _entry in runcache.records(r.odb)] == records
 
 
 # --- stage outs behave like pointers --------------------------------------------------------------

@@ -43,7 +43,7 @@ def _kill_when(cmd_cwd, args, ready) -> int:
 
 def _packed_intact(packs) -> int:
     """Every visible index names a complete pack whose objects hash to their names."""
-    from dvlite.packs import PackIndex
+    from dvlite.formats.packs import PackIndex
 
     count = 0
     for idx in packs.glob("*.idx"):
@@ -217,7 +217,7 @@ def test_remote_add_force_replaces_the_whole_remote(repo):
     run(repo, "remote", "add", "-d", "origin", "s3://a/b")
     run(repo, "remote", "modify", "--local", "origin", "secret", "0123")
     run(repo, "remote", "modify", "origin", "config_kwargs.retries.max_attempts", "1")
-    from dvlite.remote import remote_configs
+    from dvlite.remotes.config import remote_configs
     from dvlite.repo import Repo
 
     cfg = remote_configs(Repo(str(repo)).config)["origin"]

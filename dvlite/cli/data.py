@@ -24,8 +24,8 @@ def get(
     """Download a tracked path from another dvlite repository (no repository needed here)."""
     import contextlib
 
-    from dvlite import external
     from dvlite.errors import NotARepoError
+    from dvlite.sources import repos as external
 
     try:
         repo = find_repo()
@@ -49,7 +49,7 @@ def import_cmd(
     json_out: bool = JSON,
 ) -> None:
     """Like get, and write OUT.dvl recording the source URL, revision and commit."""
-    from dvlite import external
+    from dvlite.sources import repos as external
 
     repo = find_repo()
     with locked(repo, "import"):
@@ -69,7 +69,7 @@ def update(
     json_out: bool = JSON,
 ) -> None:
     """Move imports to the newest commit of their revision, or to --rev."""
-    from dvlite import external
+    from dvlite.sources import repos as external
 
     repo = find_repo()
     with locked(repo, "update"):

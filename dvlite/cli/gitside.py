@@ -10,7 +10,6 @@ import typer
 from dvlite.cli import output as ui
 from dvlite.cli.common import find_repo, locked
 
-hook_app = typer.Typer(help="Entry points of the git hooks `dvlite install` writes.", no_args_is_help=True)
 
 ROOT = typer.Option(None, "--root", help="The dvlite root, relative to the git work tree.")
 _GIT_PATH_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY")
@@ -20,7 +19,7 @@ def install(
     uninstall: bool = typer.Option(False, "--uninstall", help="Remove the hooks and the merge driver."),
 ) -> None:
     """Install git hooks (post-checkout, pre-commit, pre-push) and the merge driver for .dvl and dvlite.lock."""
-    from dvlite import hooks
+    from dvlite.gitside import hooks
 
     repo = find_repo()
     if uninstall:
@@ -77,7 +76,6 @@ def _hook_repo(root: str | None):
     return repo if repo.scm is not None else None
 
 
-@hook_app.command("post-checkout")
 def post_checkout(
     prev: str | None = typer.Argument(None, help="The previous HEAD."),
     new: str | None = typer.Argument(None, help="The new HEAD."),
@@ -85,9 +83,9 @@ def post_checkout(
     root: str | None = ROOT,
 ) -> None:
     """Restore the data the new HEAD names (after a branch checkout only)."""
-    from dvlite import checkout as checkout_mod
-    from dvlite import hooks
+    from dvlite.data.checkout import checkout
     from dvlite.errors import ChangesWouldBeLostError
+    from dvlite.gitside import hooks
 
     if flag is None:  # the pre-commit framework passes these in its environment
         flag = os.environ.get("PRE_COMMIT_CHECKOUT_TYPE", "1")
@@ -96,7 +94,7 @@ def post_checkout(
         return
     try:
         with locked(repo, "post-checkout hook"):
-            result = checkout_mod.checkout(repo, [])
+            result = checkout(repo, [])
     except ChangesWouldBeLostError as exc:
         ui.error(f"dvlite: the data was not checked out: {exc.message}")
         ui.listing(exc.paths, cap=20, console=ui.err)
@@ -115,15 +113,15 @@ def post_checkout(
         raise typer.Exit(4)
 
 
-@hook_app.command("pre-commit")
 def pre_commit(root: str | None = ROOT) -> None:
     """Warn (or with hooks.strict, fail) when tracked data changed since `dvlite add`."""
-    from dvlite import hooks, track
+    from dvlite.data.status import Flag, status
+    from dvlite.gitside import hooks
 
     repo = _hook_repo(root)
     if repo is None:
         return
-    changed = [r for r in track.status(repo, []) if "modified" in r.flags]
+    changed = [r for r in status(repo, []) if Flag.MODIFIED in r.flags]
     if not changed:
         return
     strict = hooks.is_strict(repo)
@@ -145,15 +143,15 @@ def pre_commit(root: str | None = ROOT) -> None:
     _hint(hint + "; `dvlite config hooks.strict true` refuses such commits")
 
 
-@hook_app.command("pre-push")
 def pre_push(
     remote: str | None = typer.Argument(None, help="The git remote's name (or its URL)."),
     url: str | None = typer.Argument(None, help="The git remote's URL."),
     root: str | None = ROOT,
 ) -> None:
     """Push the data of the commits being pushed (read from stdin, as git gives them) to the default remote."""
-    from dvlite import hooks, sync
     from dvlite.errors import DvliteError
+    from dvlite.gitside import hooks
+    from dvlite.remotes import transfer
     from dvlite.scm import ZERO_SHA
 
     repo = _hook_repo(root)
@@ -176,7 +174,7 @@ def pre_push(
         return
     try:
         with locked(repo, "pre-push hook"):
-            result = sync.push_outputs(repo, plan.outputs)
+            result = transfer.push_outputs(repo, plan.outputs)
     except DvliteError as exc:
         exc.message = f"dvlite pre-push: {exc.message}"
         exc.hint = ((exc.hint + "; ") if exc.hint else "") + \
@@ -209,7 +207,7 @@ def merge_driver(
     path: str = typer.Argument(..., help="The file's path in the repository (git's %P)."),
 ) -> None:
     """git merge driver for .dvl pointers and dvlite.lock (registered by `dvlite install`)."""
-    from dvlite import merge
+    from dvlite.gitside import driver
     from dvlite.repo import Repo
 
     def open_repo(start: str):
@@ -217,7 +215,7 @@ def merge_driver(
         repo.check_config()
         return repo
 
-    result = merge.run_driver(ancestor, ours, theirs, path, open_repo, merge.fetcher)
+    result = driver.run_driver(ancestor, ours, theirs, path, open_repo, driver.fetcher)
     if result.stale_stages:
         ui.err.print(ui.escape(
             f"dvlite: {path}: stage(s) changed on both branches keep our entry: "
@@ -237,7 +235,11 @@ def merge_driver(
                                "run `dvlite checkout` to update the data"))
 
 
-def register(app) -> None:
+def register(app: typer.Typer) -> None:
+    hook_app = typer.Typer(help="Entry points of the git hooks `dvlite install` writes.", no_args_is_help=True)
+    hook_app.command("post-checkout")(post_checkout)
+    hook_app.command("pre-commit")(pre_commit)
+    hook_app.command("pre-push")(pre_push)
     app.command()(install)
     app.command("merge-driver")(merge_driver)
     app.add_typer(hook_app, name="hook", hidden=True)

@@ -7,8 +7,6 @@ import typer
 from dvlite.cli import output as ui
 from dvlite.cli.common import JSON, REVS, find_repo, locked, report_problems
 
-remote_app = typer.Typer(help="Manage remotes (where data is pushed and pulled).", no_args_is_help=True)
-
 REMOTE = typer.Option(None, "-r", "--remote", help="Remote name (default: core.remote).")
 JOBS = typer.Option(None, "-j", "--jobs", min=1, max=256, help="Parallel transfers (default per backend).")
 QUIET = typer.Option(False, "-q", "--quiet", help="No progress bar.")
@@ -25,7 +23,6 @@ def _cfg():
     return find_repo(check_config=False).config
 
 
-@remote_app.command("add")
 def remote_add(
     name: str = typer.Argument(...),
     url: str = typer.Argument(..., help="A path, file://, s3://, gs://, az://, sftp://, webdav://, http(s)://"),
@@ -34,16 +31,15 @@ def remote_add(
     force: bool = typer.Option(False, "-f", "--force", help="Replace an existing remote of that name."),
 ) -> None:
     """Add a remote."""
-    from dvlite.remotes_config import add_remote
+    from dvlite.remotes.config import add_remote
 
     add_remote(_cfg(), name, url, default=default, local=local, force=force)
     ui.say(f"added remote {name} -> {url}" + (" (default)" if default else ""))
 
 
-@remote_app.command("list")
 def remote_list(json_out: bool = JSON) -> None:
     """List remotes."""
-    from dvlite.remote import remote_configs
+    from dvlite.remotes.config import remote_configs
 
     cfg = _cfg()
     remotes = remote_configs(cfg)
@@ -56,31 +52,28 @@ def remote_list(json_out: bool = JSON) -> None:
         ui.say(f"{r.name}\t{r.url}" + ("\t(default)" if r.name == default else ""))
 
 
-@remote_app.command("remove")
 def remote_remove(name: str = typer.Argument(...)) -> None:
     """Remove a remote (and its local options)."""
-    from dvlite.remotes_config import remove_remote
+    from dvlite.remotes.config import remove_remote
 
     remove_remote(_cfg(), name)
     ui.say(f"removed remote {name}")
 
 
-@remote_app.command("rename")
 def remote_rename(old: str = typer.Argument(...), new: str = typer.Argument(...)) -> None:
     """Rename a remote."""
-    from dvlite.remotes_config import rename_remote
+    from dvlite.remotes.config import rename_remote
 
     rename_remote(_cfg(), old, new)
     ui.say(f"renamed remote {old} -> {new}")
 
 
-@remote_app.command("default")
 def remote_default(
     name: str | None = typer.Argument(None, help="Set the default; without it, print it."),
     unset: bool = typer.Option(False, "--unset", help="Clear the default."),
 ) -> None:
     """Show or set the default remote."""
-    from dvlite.remotes_config import set_default
+    from dvlite.remotes.config import set_default
 
     cfg = _cfg()
     if name is None and not unset:
@@ -93,7 +86,6 @@ def remote_default(
     set_default(cfg, None if unset else name)
 
 
-@remote_app.command("modify")
 def remote_modify(
     name: str = typer.Argument(...),
     key: str = typer.Argument(..., help="url, or an fsspec option: endpoint_url, key, secret, port, ..."),
@@ -102,7 +94,7 @@ def remote_modify(
     unset: bool = typer.Option(False, "--unset", help="Remove the option."),
 ) -> None:
     """Set or unset one option of a remote."""
-    from dvlite.remotes_config import modify_remote
+    from dvlite.remotes.config import modify_remote
 
     modify_remote(_cfg(), name, key, value, local=local, unset=unset)
 
@@ -110,7 +102,7 @@ def remote_modify(
 # --- transfers ------------------------------------------------------------------------
 
 def _revs(all_branches: bool, all_tags: bool, all_commits: bool):
-    from dvlite.maintain import Revisions
+    from dvlite.data.reach import Revisions
 
     return Revisions(all_branches, all_tags, all_commits)
 
@@ -207,9 +199,9 @@ def pull(
     run_cache: bool = RUN_CACHE,
 ) -> None:
     """Fetch, then check out: the workspace gets the data the pointers name."""
-    from dvlite import checkout as checkout_mod
     from dvlite import sync
-    from dvlite.maintain import Revisions
+    from dvlite.data import checkout as checkout_mod
+    from dvlite.data.reach import Revisions
 
     repo = find_repo()
     with locked(repo, "pull"):
@@ -233,7 +225,14 @@ def pull(
 
 
 def register(app: typer.Typer) -> None:
+    remote_app = typer.Typer(help="Manage remotes (where data is pushed and pulled).", no_args_is_help=True)
+    remote_app.command("add")(remote_add)
+    remote_app.command("list")(remote_list)
+    remote_app.command("remove")(remote_remove)
+    remote_app.command("rename")(remote_rename)
+    remote_app.command("default")(remote_default)
+    remote_app.command("modify")(remote_modify)
     app.add_typer(remote_app, name="remote")
-    app.command()(push)
-    app.command()(fetch)
-    app.command()(pull)
+    for command in (push, fetch, pull):
+        app.command()(command)
+

@@ -1,0 +1,244 @@
+"""Tracking data: init, add, status, checkout, diff, ls, remove, move, unprotect."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from dvlite.cli import output as ui
+from dvlite.cli.common import JSON
+from dvlite.cli.common import cwd_rel as _cwd_rel
+from dvlite.cli.common import find_repo as _repo
+from dvlite.cli.common import locked as _locked
+from dvlite.cli.common import report_problems as _report_problems
+
+# --- init -------------------------------------------------------------------------
+
+def init(
+    no_scm: bool = typer.Option(False, "--no-scm", help="Allow a repository outside git."),
+    force: bool = typer.Option(False, "-f", "--force", help="Re-initialise an existing repository."),
+) -> None:
+    """Create .dvlite/ here (in a git work tree, or with --no-scm anywhere)."""
+    from dvlite.repo import Repo
+
+    repo = Repo.init(os.getcwd(), no_scm=no_scm, force=force)
+    ui.say(f"Initialised dvlite repository in {repo.dvlite_dir}")
+    if not no_scm:
+        ui.git_hint([".dvlite/config", ".dvlite/.gitignore"])
+
+
+# --- add --------------------------------------------------------------------------
+
+def add(
+    paths: list[str] = typer.Argument(..., help="Files, directories or glob patterns."),
+    json_out: bool = JSON,
+) -> None:
+    """Track files and directories: store them in the cache and write PATH.dvl pointers."""
+    from dvlite.data.add import add as add_paths
+
+    repo = _repo()
+    with _locked(repo, "add"):
+        results = add_paths(repo, paths)
+    if json_out:
+        return ui.emit_json(results)
+    for r in results:
+        what = f"{r.files} files, " if r.kind == "dir" else ""
+        verb = "added" if r.changed else "unchanged"
+        ui.say(f"{verb}: {r.path} ({what}{ui.human_size(r.size)})")
+    to_add = [_cwd_rel(repo, r.pointer_path) for r in results if r.changed]
+    to_add += sorted({_cwd_rel(repo, r.gitignore) for r in results if r.gitignore})
+    ui.git_hint(to_add)
+
+
+# --- status -----------------------------------------------------------------------
+
+def status(
+    targets: list[str] = typer.Argument(None, help="Tracked paths (default: all)."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Print nothing; exit 1 if anything changed."),
+    cloud: bool = typer.Option(False, "-c", "--cloud", help="Compare the cache with a remote instead."),
+    remote: str | None = typer.Option(None, "-r", "--remote", help="Remote for --cloud."),
+    json_out: bool = JSON,
+) -> None:
+    """Show tracked data that changed since it was added, or is missing."""
+    from dvlite.data.status import status as workspace_status
+
+    repo = _repo()
+    if cloud or remote:
+        return _cloud_status(repo, targets or [], remote, quiet, json_out)
+    results = workspace_status(repo, targets or [])
+    changed = [r for r in results if not r.clean]
+    stages = []
+    if not targets and os.path.exists(repo.abs("dvlite.yaml")):  # no pipeline: no import cost
+        from dvlite.pipelines.stages import stage_status
+
+        stages = stage_status(repo)
+    stale = [s for s in stages if s.state == "stale"]
+    if quiet:
+        raise typer.Exit(1 if changed or stale else 0)
+    if json_out:
+        return ui.emit_json({"clean": not changed and not stale, "paths": results, "stages": stages})
+    if not results and not stages:
+        ui.say("No tracked data. Track some with `dvlite add PATH`.")
+        return
+    if not changed and results:
+        ui.say("Data and pointers are up to date.")
+    for r in changed:
+        ui.say(f"{r.path}: {', '.join(r.flags)}", style="yellow")
+        for kind in ("added", "modified", "deleted"):
+            paths = [c.path for c in r.changes if c.kind == kind]
+            if paths:
+                ui.say(f"    {kind}: {len(paths)}")
+                ui.listing(paths, indent="        ")
+    if stages:
+        ui.say("Pipeline stages:" if stale else "Pipeline stages are up to date.")
+        for s in stale:
+            ui.say(f"    {s.name}: stale ({'; '.join(s.reasons)})", style="yellow")
+
+
+def _cloud_status(repo, targets: list[str], remote: str | None, quiet: bool, json_out: bool) -> None:
+    from dvlite.remotes.cloud import cloud_status
+
+    name, results = cloud_status(repo, targets, remote)
+    behind = [r for r in results if r.state != "in sync"]
+    if quiet:
+        raise typer.Exit(1 if behind else 0)
+    if json_out:
+        return ui.emit_json({"remote": name, "in_sync": not behind, "paths": results})
+    if not behind:
+        ui.say(f"Cache and remote {name} are in sync.")
+        return
+    for r in behind:
+        ui.say(f"{r.path}: {r.state} ({r.local}/{r.objects} objects local, {r.on_remote}/{r.objects} on {name})",
+               style="yellow")
+
+
+# --- checkout ---------------------------------------------------------------------
+
+def checkout(
+    targets: list[str] = typer.Argument(None, help="Tracked paths (default: all)."),
+    force: bool = typer.Option(False, "-f", "--force", help="Overwrite changes that are not in the cache."),
+    relink: bool = typer.Option(False, "--relink", help="Re-apply the link type to every file."),
+    json_out: bool = JSON,
+) -> None:
+    """Make the workspace match the pointers (after git checkout, pull, or a branch switch)."""
+    from dvlite.data.checkout import checkout as checkout_paths
+
+    repo = _repo()
+    with _locked(repo, "checkout"):
+        result = checkout_paths(repo, targets or [], force=force, relink=relink)
+    if json_out:
+        ui.emit_json(result)
+    else:
+        ui.say(
+            f"{len(result.written)} written, {len(result.removed)} removed, "
+            f"{result.unchanged} unchanged"
+        )
+        _report_problems(result.missing, "not in the cache")
+        _report_problems(result.corrupt, "corrupt in the cache (not checked out)")
+    if not result.ok:
+        raise typer.Exit(4)
+
+
+# --- diff, ls ---------------------------------------------------------------------
+
+def diff(
+    a_rev: str | None = typer.Argument(None, help="Old revision (default HEAD)."),
+    b_rev: str | None = typer.Argument(None, help="New revision (default: the workspace)."),
+    json_out: bool = JSON,
+) -> None:
+    """Files added, deleted, modified and renamed in tracked data between revisions."""
+    from dvlite.data.history import diff_revs
+
+    repo = _repo()
+    result = diff_revs(repo, a_rev, b_rev)
+    if json_out:
+        return ui.emit_json(result)
+    for path in result.unreadable:
+        ui.error(f"{path}: manifest not in the cache; its files are not compared")
+    if not result.changes:
+        ui.say(f"No changes between {result.a} and {result.b}.")
+        return
+    rows = []
+    for c in result.changes:
+        name = f"{c.old_path} -> {c.path}" if c.kind == "renamed" else c.path
+        size = ui.human_size(c.size)
+        if c.kind == "modified" and c.old_size is not None and c.old_size != c.size:
+            size = f"{ui.human_size(c.old_size)} -> {size}"
+        rows.append([c.kind, name, size])
+    ui.table(["change", "path", "size"], rows)
+    counts = {k: sum(c.kind == k for c in result.changes) for k in ("added", "deleted", "modified", "renamed")}
+    ui.say(", ".join(f"{n} {k}" for k, n in counts.items()))
+
+
+def ls_cmd(
+    path: str | None = typer.Argument(None, help="Limit to this path."),
+    rev: str | None = typer.Option(None, "--rev", help="List at a git revision."),
+    recursive: bool = typer.Option(False, "-R", "--recursive", help="List files inside tracked directories."),
+    json_out: bool = JSON,
+) -> None:
+    """List tracked paths, with sizes and whether each is in the cache."""
+    from dvlite.data.history import ls
+
+    repo = _repo()
+    items = ls(repo, path, rev, recursive)
+    if json_out:
+        return ui.emit_json(items)
+    rows = [
+        [i.path + ("/" if i.kind == "dir" else ""), ui.human_size(i.size),
+         str(i.files) if i.kind == "dir" else "", "yes" if i.in_cache else "no"]
+        for i in items
+    ]
+    ui.table(["path", "size", "files", "in cache"], rows)
+
+
+# --- remove, move, unprotect ------------------------------------------------------
+
+def remove(
+    pointers: list[str] = typer.Argument(..., help="Pointer files (PATH.dvl) or tracked paths."),
+) -> None:
+    """Stop tracking: remove the pointer and its .gitignore line, keep the data."""
+    from dvlite.data import edit
+
+    repo = _repo()
+    with _locked(repo, "remove"):
+        results = edit.remove(repo, pointers)
+    for r in results:
+        ui.say(f"stopped tracking {r.path} (data kept)")
+    hint = [_cwd_rel(repo, r.pointer_path) for r in results]
+    hint += [_cwd_rel(repo, r.gitignore) for r in results if r.gitignore]
+    ui.git_hint(hint)
+
+
+def move(src: str = typer.Argument(...), dst: str = typer.Argument(...)) -> None:
+    """Move tracked data and its pointer together."""
+    from dvlite.data import edit
+
+    repo = _repo()
+    with _locked(repo, "move"):
+        r = edit.move(repo, src, dst)
+    ui.say(f"moved {r.src} -> {r.dst}")
+    ui.git_hint([_cwd_rel(repo, r.src + ".dvl"), _cwd_rel(repo, r.dst + ".dvl")]
+                + [_cwd_rel(repo, g) for g in r.gitignores])
+
+
+def unprotect(paths: list[str] = typer.Argument(...)) -> None:
+    """Replace linked (read-only) workspace files with private writable copies."""
+    from dvlite.data import edit
+
+    repo = _repo()
+    with _locked(repo, "unprotect"):
+        done = edit.unprotect(repo, paths)
+    ui.say(f"{len(done)} file(s) made writable")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(init)
+    app.command()(add)
+    app.command()(status)
+    app.command()(checkout)
+    app.command()(diff)
+    app.command('ls')(ls_cmd)
+    app.command()(remove)
+    app.command()(move)
+    app.command()(unprotect)

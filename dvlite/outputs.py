@@ -1,0 +1,181 @@
+"""Which paths are tracked: pointer discovery, user path resolution, .gitignore entries."""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+
+from dvlite import yamldoc
+from dvlite.errors import BadInputError, DvliteError, FormatError
+from dvlite.formats.pointer import MAX_BYTES, SUFFIX, Pointer, checked_data_path, data_path_of
+from dvlite.fsutil import TMP_MARK, check_inside, read_limited
+from dvlite.repo import DIRNAME, Repo
+
+
+@dataclass(frozen=True)
+class Tracked:
+    rel: str  # data path relative to the repo root, `/` separators
+    pointer: Pointer
+
+    @property
+    def pointer_rel(self) -> str:
+        return self.rel + SUFFIX
+
+
+@dataclass(frozen=True)
+class StageOut(Tracked):
+    """A cached out of a pipeline stage: recorded in dvlite.lock instead of a pointer file."""
+
+    stage: str = ""
+
+    @property
+    def pointer_rel(self) -> str:
+        from dvlite.formats.lockfile import FILENAME
+
+        return FILENAME
+
+
+def pointer_files(repo: Repo) -> list[str]:
+    """Pointer files in the work tree, relative to the repo root."""
+    if repo.scm is not None:
+        found = repo.scm.pointer_files()
+        return [p for p in found if not _is_temp(p) and os.path.isfile(repo.abs(p))]
+    found = []
+    for dirpath, dirnames, filenames in os.walk(repo.root):
+        dirnames[:] = [
+            d for d in dirnames
+            if d not in (".git", DIRNAME) and d + SUFFIX not in filenames
+        ]
+        found += [
+            repo.rel(os.path.join(dirpath, f))
+            for f in filenames if f.endswith(SUFFIX) and not f.startswith(TMP_MARK)
+        ]
+    return sorted(found)
+
+
+def _is_temp(rel: str) -> bool:
+    """A leftover of an interrupted atomic write (`.dvlite-tmp-*`), not a pointer."""
+    return rel.rsplit("/", 1)[-1].startswith(TMP_MARK)
+
+
+def read_pointer(repo: Repo, pointer_rel: str) -> Pointer:
+    path = repo.abs(pointer_rel)
+    try:
+        data = read_limited(path, MAX_BYTES, pointer_rel)
+    except OSError as exc:
+        raise FormatError(f"{pointer_rel}: cannot read ({exc.strerror})") from exc
+    return Pointer.from_bytes(data, pointer_rel)
+
+
+def load_pointers(repo: Repo) -> list[Tracked]:
+    """Outputs tracked by `.dvl` pointer files only."""
+    return [Tracked(checked_data_path(p), read_pointer(repo, p)) for p in pointer_files(repo)]
+
+
+def load_tracked(repo: Repo) -> list[Tracked]:
+    """Every tracked output: `.dvl` pointers, then the cached stage outs in dvlite.lock."""
+    return load_pointers(repo) + lock_outputs(_read_lock(repo), "dvlite.lock")
+
+
+def load_tracked_leniently(repo: Repo) -> tuple[list[Tracked], list[DvliteError]]:
+    """Every output that can be read, and the error of each pointer (or the lock) that cannot:
+    for `fsck`, which reports every problem instead of stopping at the first."""
+    tracked: list[Tracked] = []
+    problems: list[DvliteError] = []
+    for p in pointer_files(repo):
+        try:
+            tracked.append(Tracked(checked_data_path(p), read_pointer(repo, p)))
+        except DvliteError as exc:
+            problems.append(exc)
+    try:
+        tracked += lock_outputs(_read_lock(repo), "dvlite.lock")
+    except DvliteError as exc:
+        problems.append(exc)
+    return tracked, problems
+
+
+def _read_lock(repo: Repo) -> bytes | None:
+    try:
+        return read_limited(repo.abs("dvlite.lock"), yamldoc.MAX_BYTES, "dvlite.lock")
+    except FileNotFoundError:
+        return None
+
+
+def lock_outputs(data: bytes | None, origin: str) -> list[Tracked]:
+    if data is None:
+        return []
+    from dvlite.formats.lockfile import from_bytes
+
+    return [StageOut(o.path, o.pointer(), stage) for stage, o in from_bytes(data, origin).cached_outs()]
+
+
+def parse_pointers_at(files: dict[str, bytes], rev: str) -> list[Tracked]:
+    return [
+        Tracked(checked_data_path(rel, f"{rel} at {rev}"), Pointer.from_bytes(data, f"{rel} at {rev}"))
+        for rel, data in sorted(files.items())
+        if not _is_temp(rel)
+    ]
+
+
+def outputs_at(scm, rev: str, label: str) -> list[Tracked]:
+    """Every tracked output at git revision `rev`: pointers and dvlite.lock stage outs."""
+    lock = scm.read_at(rev, ["dvlite.lock"]).get("dvlite.lock")
+    return parse_pointers_at(scm.files_at(rev, SUFFIX), label) + lock_outputs(lock, f"dvlite.lock at {label}")
+
+
+def expand_args(args: list[str]) -> list[str]:
+    """Expand globs the shell did not (quoted patterns), keeping literal names that exist."""
+    out: list[str] = []
+    for arg in args:
+        if os.path.lexists(arg) or not glob.has_magic(arg):
+            out.append(arg)
+            continue
+        matches = sorted(glob.glob(arg, recursive=True))
+        if not matches:
+            raise BadInputError(f"no such file or directory: {arg}")
+        out += matches
+    return out
+
+
+def to_rel(repo: Repo, arg: str) -> str:
+    """A user-given path as a repo-relative path; refuses paths outside the repo."""
+    absolute = os.path.abspath(arg)
+    # Resolve symlinked parents, but not the last component (it may be a symlink we refuse).
+    absolute = os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))
+    if not check_inside(absolute, repo.root):
+        raise BadInputError(f"{arg} is outside the repository ({repo.root})")
+    rel = repo.rel(absolute)
+    first = rel.split("/", 1)[0]
+    if first in (".git", DIRNAME):
+        raise BadInputError(f"{arg} is inside {first}/, which dvlite does not track")
+    return "" if rel == "." else rel
+
+
+def owner_of(rel: str, tracked: list[Tracked]) -> Tracked | None:
+    """The tracked directory that contains `rel`, if any."""
+    for t in tracked:
+        if rel.startswith(t.rel + "/"):
+            return t
+    return None
+
+
+def select(repo: Repo, tracked: list[Tracked], targets: list[str]) -> list[tuple[Tracked, str | None]]:
+    """Tracked outputs named by `targets`: (output, file inside it or None for all of it)."""
+    if not targets:
+        return [(t, None) for t in tracked]
+    chosen: dict[str, tuple[Tracked, str | None]] = {}
+    for arg in targets:
+        rel = to_rel(repo, arg)
+        if rel.endswith(SUFFIX):
+            rel = data_path_of(rel)
+        hits = [(t, None) for t in tracked if t.rel == rel or t.rel.startswith(rel + "/") or rel == ""]
+        owner = owner_of(rel, tracked)
+        if owner is not None:
+            hits = [(owner, rel[len(owner.rel) + 1:])]
+        if not hits:
+            raise BadInputError(f"{arg} is not tracked by dvlite (no {arg}{SUFFIX})")
+        for t, inner in hits:
+            key = t.rel if inner is None else f"{t.rel}/{inner}"
+            chosen[key] = (t, inner)
+    return list(chosen.values())
