@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from dvlite.errors import BadInputError, IntegrityError, StageFailed
 from dvlite.formats.lockfile import Lock, StageLock
+from dvlite.fsutil import sync_barrier
 from dvlite.gitignore import add_ignore
 from dvlite.pipelines import runcache
 from dvlite.pipelines import spec as pipeline_mod
@@ -186,6 +187,7 @@ def _run_stage(repo, hasher, stage: Stage, m: Measured, lock: Lock, force: bool,
             raise StageFailed(f"stage {stage.name!r} did not produce its declared out {o.path}",
                               hint="its lock entry was not updated")
         outs.append(cur)
+    sync_barrier(repo.odb.objects_dir)  # the outs' objects are durable before the lock names them
     entry = StageLock(stage.name, stage.cmd_record(), tuple(m.deps), m.params, tuple(outs))
     lock = lock.with_stage(entry)
     write_lock(repo, lock)
