@@ -13,6 +13,9 @@ from dvlite.fsutil import TMP_MARK, check_inside, read_limited
 from dvlite.repo import DIRNAME, Repo
 
 
+LOCK_FILE_DEFAULT = "dvlite.lock"
+
+
 @dataclass(frozen=True)
 class Tracked:
     rel: str  # data path relative to the repo root, `/` separators
@@ -25,22 +28,24 @@ class Tracked:
 
 @dataclass(frozen=True)
 class StageOut(Tracked):
-    """A cached out of a pipeline stage: recorded in dvlite.lock instead of a pointer file."""
+    """A cached out of a pipeline stage: recorded in a dvlite.lock instead of a pointer file."""
 
     stage: str = ""
+    lock: str = LOCK_FILE_DEFAULT  # the dvlite.lock that records it
 
     @property
     def pointer_rel(self) -> str:
-        from dvlite.formats.lockfile import FILENAME
-
-        return FILENAME
+        return self.lock
 
 
-def pointer_files(repo: Repo) -> list[str]:
-    """Pointer files in the work tree, relative to the repo root."""
+PIPELINE_FILE = "dvlite.yaml"
+LOCK_FILE = "dvlite.lock"
+
+
+def dvlite_files(repo: Repo) -> list[str]:
+    """Pointer files, dvlite.yaml and dvlite.lock files in the work tree (repo-relative)."""
     if repo.scm is not None:
-        found = repo.scm.pointer_files()
-        return [p for p in found if not _is_temp(p) and os.path.isfile(repo.abs(p))]
+        return [p for p in repo.scm.dvlite_files() if not _is_temp(p)]
     found = []
     for dirpath, dirnames, filenames in os.walk(repo.root):
         dirnames[:] = [
@@ -48,10 +53,21 @@ def pointer_files(repo: Repo) -> list[str]:
             if d not in (".git", DIRNAME) and d + SUFFIX not in filenames
         ]
         found += [
-            repo.rel(os.path.join(dirpath, f))
-            for f in filenames if f.endswith(SUFFIX) and not f.startswith(TMP_MARK)
+            repo.rel(os.path.join(dirpath, f)) for f in filenames
+            if (f.endswith(SUFFIX) or f in (PIPELINE_FILE, LOCK_FILE)) and not f.startswith(TMP_MARK)
         ]
     return sorted(found)
+
+
+def named(files: list[str], name: str) -> list[str]:
+    """The files called `name` (at the root first, then by path)."""
+    return sorted((f for f in files if f.rsplit("/", 1)[-1] == name), key=lambda f: (f.count("/"), f))
+
+
+def pointer_files(repo: Repo, files: list[str] | None = None) -> list[str]:
+    """Pointer files in the work tree, relative to the repo root."""
+    files = dvlite_files(repo) if files is None else files
+    return [p for p in files if p.endswith(SUFFIX) and os.path.isfile(repo.abs(p))]
 
 
 def _is_temp(rel: str) -> bool:
@@ -74,30 +90,34 @@ def load_pointers(repo: Repo) -> list[Tracked]:
 
 
 def load_tracked(repo: Repo) -> list[Tracked]:
-    """Every tracked output: `.dvl` pointers, then the cached stage outs in dvlite.lock."""
-    return load_pointers(repo) + lock_outputs(_read_lock(repo), "dvlite.lock")
+    """Every tracked output: `.dvl` pointers, then the cached stage outs of every dvlite.lock."""
+    files = dvlite_files(repo)
+    pointers = [Tracked(checked_data_path(p), read_pointer(repo, p)) for p in pointer_files(repo, files)]
+    return pointers + [t for lock in named(files, LOCK_FILE) for t in lock_outputs(_read(repo, lock), lock)]
 
 
 def load_tracked_leniently(repo: Repo) -> tuple[list[Tracked], list[DvliteError]]:
-    """Every output that can be read, and the error of each pointer (or the lock) that cannot:
+    """Every output that can be read, and the error of each pointer (or lock) that cannot:
     for `fsck`, which reports every problem instead of stopping at the first."""
     tracked: list[Tracked] = []
     problems: list[DvliteError] = []
-    for p in pointer_files(repo):
+    files = dvlite_files(repo)
+    for p in pointer_files(repo, files):
         try:
             tracked.append(Tracked(checked_data_path(p), read_pointer(repo, p)))
         except DvliteError as exc:
             problems.append(exc)
-    try:
-        tracked += lock_outputs(_read_lock(repo), "dvlite.lock")
-    except DvliteError as exc:
-        problems.append(exc)
+    for lock in named(files, LOCK_FILE):
+        try:
+            tracked += lock_outputs(_read(repo, lock), lock)
+        except DvliteError as exc:
+            problems.append(exc)
     return tracked, problems
 
 
-def _read_lock(repo: Repo) -> bytes | None:
+def _read(repo: Repo, rel: str) -> bytes | None:
     try:
-        return read_limited(repo.abs("dvlite.lock"), yamldoc.MAX_BYTES, "dvlite.lock")
+        return read_limited(repo.abs(rel), yamldoc.MAX_BYTES, rel)
     except FileNotFoundError:
         return None
 
@@ -107,7 +127,8 @@ def lock_outputs(data: bytes | None, origin: str) -> list[Tracked]:
         return []
     from dvlite.formats.lockfile import from_bytes
 
-    return [StageOut(o.path, o.pointer(), stage) for stage, o in from_bytes(data, origin).cached_outs()]
+    return [StageOut(o.path, o.pointer(), stage, origin.split(" at ", 1)[0])
+            for stage, o in from_bytes(data, origin).cached_outs()]
 
 
 def parse_pointers_at(files: dict[str, bytes], rev: str) -> list[Tracked]:
@@ -119,9 +140,11 @@ def parse_pointers_at(files: dict[str, bytes], rev: str) -> list[Tracked]:
 
 
 def outputs_at(scm, rev: str, label: str) -> list[Tracked]:
-    """Every tracked output at git revision `rev`: pointers and dvlite.lock stage outs."""
-    lock = scm.read_at(rev, ["dvlite.lock"]).get("dvlite.lock")
-    return parse_pointers_at(scm.files_at(rev, SUFFIX), label) + lock_outputs(lock, f"dvlite.lock at {label}")
+    """Every tracked output at git revision `rev`: pointers and the stage outs of every lock."""
+    locks = scm.files_at(rev, LOCK_FILE, limit=yamldoc.MAX_BYTES)
+    outs = [t for rel in named(list(locks), LOCK_FILE)
+            for t in lock_outputs(locks[rel], f"{rel} at {label}")]
+    return parse_pointers_at(scm.files_at(rev, SUFFIX), label) + outs
 
 
 def expand_args(args: list[str]) -> list[str]:

@@ -40,6 +40,9 @@ def git_version() -> str | None:
         return None
 
 
+LISTED = ["*.dvl", "dvlite.yaml", "*/dvlite.yaml", "dvlite.lock", "*/dvlite.lock"]
+
+
 class Scm:
     def __init__(self, worktree: str, repo_root: str):
         self.worktree = worktree
@@ -52,9 +55,10 @@ class Scm:
         proc = _git(self.repo_root, "ls-files", "-z", *args, "--", *paths)
         return [p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
 
-    def pointer_files(self) -> list[str]:
-        """Pointer files under the repo root, committed or not (paths relative to the root)."""
-        found = self._ls_files("--cached", "--others", "--exclude-standard", paths=["*.dvl"])
+    def dvlite_files(self) -> list[str]:
+        """Pointer files, dvlite.yaml and dvlite.lock files under the repo root, committed or not
+        (paths relative to the root), from one `git ls-files`."""
+        found = self._ls_files("--cached", "--others", "--exclude-standard", paths=LISTED)
         return sorted(set(found))
 
     def untracked(self, rel_paths: list[str]) -> set[str]:

@@ -20,8 +20,9 @@ die() { echo "test.sh: error: $*" >&2; exit 1; }
 # Beyond python3 (>= 3.10), python3-venv and git, the tests need:
 #   openssh-server  the SFTP remote tests run a real sshd on loopback
 #   xfsprogs        the reflink test loop-mounts an XFS image (as root; skipped otherwise)
+#   chromium        the plots tests render the HTML report in a real headless browser
 # Missing ones are installed with apt-get (as root, or through sudo).
-APT_PACKAGES=(openssh-server xfsprogs)
+APT_PACKAGES=(openssh-server xfsprogs chromium)
 
 if ((${#APT_PACKAGES[@]})); then
     missing=()
@@ -70,6 +71,14 @@ echo "==> installing dvlite and its test dependencies into .venv"
 # constraints.txt pins the whole test environment to a set known to resolve: moto and s3fs
 # both reach for botocore, and an unpinned resolve backtracks into packages for Python 2.
 "$VENV/bin/python" -m pip install --quiet -e '.[test]' -c scripts/constraints.txt
+
+# --- The real DVC, in a virtualenv of its own (its pins clash with the test environment) ---
+# The migration tests and the side-by-side benchmark smoke tests drive it; here they must run,
+# never be skipped for want of it.
+bash scripts/install-dvc.sh
+export DVLITE_DVC=${DVLITE_DVC:-$ROOT/.venv-dvc/bin/dvc}
+export DVLITE_BENCH_DVC=${DVLITE_BENCH_DVC:-$DVLITE_DVC}
+export DVLITE_REQUIRE_DVC=1
 
 # --- Tests ---------------------------------------------------------------------------
 echo "==> python -m pytest -n 2 -q tests $*"

@@ -43,15 +43,14 @@ CHAIN = """stages:
 # --- validation ------------------------------------------------------------------------------
 
 def test_unsupported_keys_are_errors_naming_the_key(repo: Path) -> None:
-    pipeline(repo, "stages:\n  s:\n    foreach: [1, 2]\n    do: {cmd: echo}\n")
-    err = fails(repo, "repro")
-    assert err.startswith("error: dvlite.yaml: stage 's': 'foreach' is not supported by dvlite")
-    pipeline(repo, "vars: [x.yaml]\nstages: {}\n")
-    assert "error: dvlite.yaml: 'vars' is not supported by dvlite" in fails(repo, "repro")
-    pipeline(repo, "stages:\n  s:\n    cmd: echo\n    matrix: {a: [1]}\n")
-    assert "'matrix' is not supported" in fails(repo, "dag")
+    """Templating (foreach, matrix, vars) works now (tests/test_pipeline_templating.py); DVC's
+    top-level plots, metrics and params sections, and unknown keys, are still refused."""
+    pipeline(repo, "plots:\n  - x.csv\nstages: {}\n")
+    assert "error: dvlite.yaml: the top-level 'plots' of dvc.yaml is not supported" in fails(repo, "repro")
     pipeline(repo, "stages:\n  s:\n    cmd: echo\n    outz: [x]\n")
     assert "stage 's': unknown key 'outz'" in fails(repo, "repro")
+    pipeline(repo, "stages:\n  s:\n    cmd: echo ${nope}\n")
+    assert "dvlite.yaml: stage 's': cmd: could not find 'nope'" in fails(repo, "dag")
 
 
 def test_a_cycle_is_printed(repo: Path) -> None:

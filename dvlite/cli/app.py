@@ -41,11 +41,12 @@ def root(
 from dvlite.cli import data as _data  # noqa: E402 - each module adds its commands to `app`
 from dvlite.cli import gitside as _gitside  # noqa: E402
 from dvlite.cli import maintenance as _maintenance  # noqa: E402
+from dvlite.cli import migrate as _migrate  # noqa: E402
 from dvlite.cli import pipeline as _pipeline  # noqa: E402
 from dvlite.cli import remotes as _remotes  # noqa: E402
 from dvlite.cli import tracking as _tracking  # noqa: E402
 
-for _module in (_tracking, _remotes, _maintenance, _pipeline, _gitside, _data):
+for _module in (_tracking, _remotes, _maintenance, _pipeline, _gitside, _data, _migrate):
     _module.register(app)
 
 

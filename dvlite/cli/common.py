@@ -27,12 +27,14 @@ def find_repo(check_config: bool = True):
     return repo
 
 
-def locked(repo, command: str):
-    def on_wait(holder) -> None:
-        who = f"process {holder.pid} ({holder.command})" if holder else "another process"
-        ui.note(f"waiting for the repository lock held by {who}...")
+def waiting(holder) -> None:
+    """Said once while a command waits for the repository lock."""
+    who = f"process {holder.pid} ({holder.command})" if holder else "another process"
+    ui.note(f"waiting for the repository lock held by {who}...")
 
-    return repo.lock(command, on_wait)
+
+def locked(repo, command: str):
+    return repo.lock(command, waiting)
 
 
 def cwd_rel(repo, rel: str) -> str:

@@ -69,7 +69,7 @@ def status(
     results = workspace_status(repo, targets or [])
     changed = [r for r in results if not r.clean]
     stages = []
-    if not targets and os.path.exists(repo.abs("dvlite.yaml")):  # no pipeline: no import cost
+    if not targets:
         from dvlite.pipelines.stages import stage_status
 
         stages = stage_status(repo)

@@ -7,7 +7,7 @@ from dvlite.digest import Digest
 from dvlite.errors import BadInputError
 from dvlite.formats import lockfile
 from dvlite.formats.lockfile import Entry
-from dvlite.outputs import load_pointers, outputs_at
+from dvlite.outputs import StageOut, load_pointers, outputs_at
 from dvlite.pipelines.project import lock_at
 from dvlite.pipelines.stages import measure
 from dvlite.repo import Repo
@@ -23,7 +23,7 @@ def lineage(repo: Repo, path: str, rev: str | None) -> dict:
     if rev is None:
         pointers = load_pointers(repo)
     else:
-        pointers = [t for t in outputs_at(repo.require_scm(), rev, rev) if t.pointer_rel != lockfile.FILENAME]
+        pointers = [t for t in outputs_at(repo.require_scm(), rev, rev) if not isinstance(t, StageOut)]
     hasher = repo.hasher()
     label = rev or "workspace"
     if lock.producer_of(path) is None and not any(

@@ -11,13 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dvlite.errors import BadInputError, IntegrityError, StageFailed
-from dvlite.formats.lockfile import Lock, StageLock
+from dvlite.formats.lockfile import StageLock
 from dvlite.fsutil import sync_barrier
 from dvlite.gitignore import add_ignore
 from dvlite.pipelines import runcache
 from dvlite.pipelines import spec as pipeline_mod
-from dvlite.pipelines.project import load_lock, load_pipeline, write_lock
-from dvlite.pipelines.spec import Pipeline, Stage
+from dvlite.pipelines.project import Locks, load_locks, load_pipeline, write_lock
+from dvlite.pipelines.dag import Pipeline
+from dvlite.pipelines.spec import Stage
 from dvlite.pipelines.stages import Measured, ParamFiles, measure, measure_stage
 from dvlite.repo import Repo
 
@@ -47,10 +48,12 @@ class ReproResult:
 
 def select_stages(pipeline: Pipeline, targets: list[str], single_item: bool, downstream: bool) -> list[str]:
     order = pipeline.order()
-    for t in targets:
-        if t not in pipeline.stages:
+    found = [pipeline.find(t) for t in targets]
+    for t, stage in zip(targets, found):
+        if stage is None:
             raise BadInputError(f"no stage named {t!r} in {pipeline_mod.FILENAME}",
                                 hint="stages: " + ", ".join(order) if order else None)
+    targets = [s.name for s in found if s is not None]
     if not targets:
         return order
     if single_item:
@@ -111,7 +114,7 @@ def repro(repo: Repo, targets: list[str], *, force: bool = False, single_item: b
     pipeline = load_pipeline(repo)
     names = select_stages(pipeline, targets, single_item, downstream)
     _check_deps_exist(repo, pipeline, names)
-    lock = load_lock(repo)
+    locks = load_locks(repo)
     hasher = repo.hasher()
     pfiles = ParamFiles(repo)
     result = ReproResult()
@@ -130,7 +133,7 @@ def repro(repo: Repo, targets: list[str], *, force: bool = False, single_item: b
             on_event(Event("frozen", name))
             result.up_to_date.append(name)
             continue
-        m = measure_stage(repo, hasher, stage, lock.stages.get(name), pfiles, missing_ok=dry)
+        m = measure_stage(repo, hasher, stage, locks.entry(stage), pfiles, missing_ok=dry)
         reasons = list(m.reasons)
         if dry and not reasons:
             reasons += [f"upstream stage {u} would run" for u in ups if u in pending]
@@ -146,7 +149,7 @@ def repro(repo: Repo, targets: list[str], *, force: bool = False, single_item: b
             on_event(Event("would-run", name, reasons=tuple(reasons)))
             continue
         try:
-            lock = _run_stage(repo, hasher, stage, m, lock, force, use_run_cache, result, on_event)
+            locks = _run_stage(repo, hasher, stage, m, locks, force, use_run_cache, result, on_event)
         except StageFailed as exc:
             broken.add(name)
             result.failed.append((name, exc.message))
@@ -157,8 +160,8 @@ def repro(repo: Repo, targets: list[str], *, force: bool = False, single_item: b
     return result
 
 
-def _run_stage(repo, hasher, stage: Stage, m: Measured, lock: Lock, force: bool, use_run_cache: bool,
-               result: ReproResult, on_event) -> Lock:
+def _run_stage(repo, hasher, stage: Stage, m: Measured, locks: Locks, force: bool, use_run_cache: bool,
+               result: ReproResult, on_event) -> Locks:
     key = runcache.run_key(stage, m.deps, m.params)
     record = None
     if use_run_cache and not force and not stage.always_changed:
@@ -166,15 +169,15 @@ def _run_stage(repo, hasher, stage: Stage, m: Measured, lock: Lock, force: bool,
         if record is not None and not runcache.restorable(repo, record):
             record = None
     if record is not None:
-        entry = StageLock(stage.name, stage.cmd_record(), tuple(m.deps), m.params, record.outs)
+        entry = StageLock(stage.lock_key, stage.cmd_record(), tuple(m.deps), m.params, record.outs)
         _remove_outs(repo, stage)
-        lock = lock.with_stage(entry)
-        write_lock(repo, lock)
+        locks = locks.with_entry(stage, entry)
+        write_lock(repo, locks, stage)
         _restore_outs(repo, entry)
         result.gitignores += _ignore_outs(repo, entry)
         result.restored.append(stage.name)
         on_event(Event("restored", stage.name))
-        return lock
+        return locks
     _remove_outs(repo, stage)
     code = _execute(repo, stage, on_event)
     if code != 0:
@@ -188,15 +191,15 @@ def _run_stage(repo, hasher, stage: Stage, m: Measured, lock: Lock, force: bool,
                               hint="its lock entry was not updated")
         outs.append(cur)
     sync_barrier(repo.odb.objects_dir)  # the outs' objects are durable before the lock names them
-    entry = StageLock(stage.name, stage.cmd_record(), tuple(m.deps), m.params, tuple(outs))
-    lock = lock.with_stage(entry)
-    write_lock(repo, lock)
+    entry = StageLock(stage.lock_key, stage.cmd_record(), tuple(m.deps), m.params, tuple(outs))
+    locks = locks.with_entry(stage, entry)
+    write_lock(repo, locks, stage)
     if use_run_cache and not stage.always_changed:
         runcache.save_record(repo, key, entry)
     result.gitignores += _ignore_outs(repo, entry)
     result.ran.append(stage.name)
     on_event(Event("done", stage.name))
-    return lock
+    return locks
 
 
 def _ignore_outs(repo: Repo, entry: StageLock) -> list[str]:

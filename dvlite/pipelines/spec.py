@@ -1,32 +1,35 @@
-"""Stages from `dvlite.yaml` and the DAG they form (a compatible subset of DVC's `dvc.yaml`).
+"""Stages from a `dvlite.yaml` (a compatible subset of DVC's `dvc.yaml`, templating included).
 
-Pure model: parsing, validation and graph algorithms; no file system beyond reading the text
-the caller hands in. Every path here is repo-relative with `/` separators (a stage's `wdir` is
-already applied).
+Pure model: parsing and validation; no file system beyond the text, and a reader of vars
+files, that the caller hands in. Every path here is repo-relative with `/` separators (the
+file's directory and the stage's `wdir` are already applied). A stage of `a/b/dvlite.yaml` is
+named `a/b:NAME`; its lock entry, in `a/b/dvlite.lock`, is keyed by `NAME`.
 """
 
 from __future__ import annotations
 
-import bisect
+import dataclasses
 import posixpath
 import re
 from dataclasses import dataclass
-from functools import cached_property
 
 import yaml
 
 from dvlite import paths, yamldoc
 from dvlite.errors import FormatError
+from dvlite.pipelines import templating
+from dvlite.plots import spec as plot_spec
 
 FILENAME = "dvlite.yaml"
 DEFAULT_PARAMS = "params.yaml"
-UNSUPPORTED = ("foreach", "do", "matrix", "vars")
+UNSUPPORTED = ("plots", "metrics", "params", "artifacts", "datasets")  # DVC's top-level keys
 STAGE_KEYS = {"cmd", "wdir", "deps", "params", "outs", "metrics", "plots", "frozen",
               "always_changed", "desc", "meta"}
-TOP_KEYS = {"stages"}
+TOP_KEYS = {"stages", "vars", "checks", "gates"}
+TEMPLATED = ("foreach", "do", "matrix", "vars")
 OUT_OPTIONS = {"cache", "persist", "desc", "remote", "push"}
-PLOT_OPTIONS = {"x", "y", "template", "title", "x_label", "y_label", "header"}
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+PLOT_OPTIONS = set(plot_spec.OPTIONS)
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")  # `@`: a foreach or matrix stage
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class Out:
     cache: bool
     persist: bool
     role: str  # outs | metrics | plots
+    plot: tuple[tuple[str, object], ...] = ()  # plots: the chart's options (x, y, template...)
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,12 @@ class Stage:
     frozen: bool
     always_changed: bool
     desc: str
+    file: str = FILENAME  # the dvlite.yaml it comes from
+    key: str = ""  # its name in that file (and in the dvlite.lock beside it); "" = `name`
+
+    @property
+    def lock_key(self) -> str:
+        return self.key or self.name
 
     @property
     def cmd_text(self) -> str:
@@ -121,7 +131,10 @@ def _parse_outs(name: str, role: str, raw, wdir: str) -> list[Out]:
         rel = normalise_path(path, wdir, where)
         cache = _bool(options.get("cache", True), f"{where}: {path}: cache")
         persist = _bool(options.get("persist", False), f"{where}: {path}: persist")
-        outs.append(Out(rel, cache, persist, role))
+        plot = {k: v for k, v in options.items() if k in PLOT_OPTIONS}
+        if role == "plots":
+            plot_spec.parse_spec(rel, plot, f"{FILENAME}: {where}")  # a bad value fails here
+        outs.append(Out(rel, cache, persist, role, tuple(sorted(plot.items()))))
     return outs
 
 
@@ -154,21 +167,19 @@ def _parse_params(name: str, raw, wdir: str) -> list[ParamRef]:
     return refs
 
 
-def parse_stage(name, doc) -> Stage:
+def parse_stage(name, doc, base_dir: str = "") -> Stage:
+    """One stage of the dvlite.yaml in directory `base_dir` (repo-relative, "" for the root)."""
     if not isinstance(name, str) or not _NAME.match(name):
-        raise _err(f"bad stage name {name!r} (letters, digits, '_', '-', '.')")
+        raise _err(f"bad stage name {name!r} (letters, digits, '_', '-', '.', '@')")
     if not isinstance(doc, dict):
         raise _err(f"stage {name!r} must be a mapping")
     for key in doc:
-        if key in UNSUPPORTED:
-            raise _err(f"stage {name!r}: {key!r} is not supported by dvlite",
-                       hint="write one stage per variant instead")
         if key not in STAGE_KEYS:
             raise _err(f"stage {name!r}: unknown key {key!r}")
     wdir_raw = doc.get("wdir", ".")
     if not isinstance(wdir_raw, str):
         raise _err(f"stage {name!r}: wdir must be a string")
-    wdir = posixpath.normpath(wdir_raw.replace("\\", "/"))
+    wdir = posixpath.normpath(posixpath.join(base_dir, wdir_raw.replace("\\", "/")))
     wdir = "" if wdir == "." else normalise_path(wdir, "", f"stage {name!r} wdir")
     if "cmd" not in doc:
         raise _err(f"stage {name!r}: missing key 'cmd'")
@@ -205,8 +216,8 @@ def load_doc(data: bytes, origin: str = FILENAME) -> dict:
         raise FormatError(f"{origin}: expected a mapping with a 'stages' key")
     for key in doc:
         if key in UNSUPPORTED:
-            raise FormatError(f"{origin}: {key!r} is not supported by dvlite",
-                              hint="write the values into the stages instead")
+            raise FormatError(f"{origin}: the top-level {key!r} of dvc.yaml is not supported by "
+                              "dvlite", hint="declare them on the stages instead")
         if key not in TOP_KEYS:
             raise FormatError(f"{origin}: unsupported top-level key {key!r}")
     stages = doc.get("stages") or {}
@@ -215,166 +226,55 @@ def load_doc(data: bytes, origin: str = FILENAME) -> dict:
     return doc
 
 
-class _OutIndex:
-    """Every out by path, to find which stages' outs overlap a path without a scan of them all
-    (a pipeline of a thousand stages would otherwise cost a million comparisons per query)."""
-
-    def __init__(self, stages: dict[str, Stage]):
-        self.rank = {name: i for i, name in enumerate(stages)}
-        self.by_path: dict[str, tuple[Stage, Out]] = {}
-        for s in stages.values():
-            for o in s.outs:
-                self.by_path.setdefault(o.path, (s, o))
-        self.paths = sorted(self.by_path)
-
-    def producer(self, path: str) -> tuple[Stage, Out] | None:
-        """The out that is `path` or one of its parents."""
-        while True:
-            if path in self.by_path:
-                return self.by_path[path]
-            cut = path.rfind("/")
-            if cut < 0:
-                return None
-            path = path[:cut]
-
-    def overlapping(self, path: str) -> list[str]:
-        """Stages with an out equal to `path`, above it or below it, in file order."""
-        names = set()
-        found = self.producer(path)
-        if found is not None:
-            names.add(found[0].name)
-        start = bisect.bisect_left(self.paths, path + "/")
-        for other in self.paths[start:]:
-            if not other.startswith(path + "/"):
-                break
-            names.add(self.by_path[other][0].name)
-        return sorted(names, key=self.rank.__getitem__)
-
-
 @dataclass(frozen=True)
-class Pipeline:
-    stages: dict[str, Stage]  # in file order
+class PipelineFile:
+    """One dvlite.yaml, parsed: its stages (qualified names), and its data checks and gates."""
 
-    @cached_property
-    def _outs(self) -> _OutIndex:
-        return _OutIndex(self.stages)
-
-    def producer_of(self, path: str) -> tuple[Stage, Out] | None:
-        """The stage whose out is `path` or contains it."""
-        return self._outs.producer(path)
-
-    def upstream_of(self, stage: Stage) -> list[str]:
-        """Names of the stages whose outs `stage` depends on (direct edges)."""
-        found: list[str] = []
-        for dep in stage.deps:
-            for name in self._outs.overlapping(dep):
-                if name not in found:
-                    found.append(name)
-        return found
-
-    def edges(self) -> list[tuple[str, str]]:
-        return [(up, s.name) for s in self.stages.values() for up in self.upstream_of(s)]
-
-    def order(self) -> list[str]:
-        """Topological order (upstream first; ties in file order). Raises on a cycle."""
-        return _topological({name: self.upstream_of(s) for name, s in self.stages.items()})
-
-    def ancestors(self, names: list[str]) -> set[str]:
-        result: set[str] = set()
-        todo = list(names)
-        while todo:
-            n = todo.pop()
-            if n in result:
-                continue
-            result.add(n)
-            todo += self.upstream_of(self.stages[n])
-        return result
-
-    def descendants(self, names: list[str]) -> set[str]:
-        down: dict[str, list[str]] = {}
-        for a, b in self.edges():
-            down.setdefault(a, []).append(b)
-        result: set[str] = set()
-        todo = list(names)
-        while todo:
-            n = todo.pop()
-            if n in result:
-                continue
-            result.add(n)
-            todo += down.get(n, [])
-        return result
+    path: str  # repo-relative
+    stages: dict[str, Stage]
+    checks: dict  # the `checks:` section, as written (see docs/data-quality.md)
+    gates: dict  # the `gates:` section, as written
 
 
-def _overlap(a: str, b: str) -> bool:
-    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+def qualified(path: str, name: str) -> str:
+    """How the stages of a pipeline file in a subdirectory are named: `a/b:train`."""
+    base = posixpath.dirname(path)
+    return f"{base}:{name}" if base else name
 
 
-def _topological(ups: dict[str, list[str]]) -> list[str]:
-    """Depth first, upstream before downstream, without recursion (a chain of thousands of
-    stages must not overflow the stack); a cycle is a FormatError that prints it."""
-    state: dict[str, int] = {}  # 1 on the current path, 2 done
-    done: list[str] = []
-    for root in ups:
-        if root in state:
-            continue
-        state[root] = 1
-        path, stack = [root], [iter(ups[root])]
-        while stack:
-            for up in stack[-1]:
-                if state.get(up) == 1:
-                    cycle = path[path.index(up):] + [up]
-                    raise FormatError(f"{FILENAME}: the stages form a cycle: {' -> '.join(cycle)}",
-                                      hint="a stage cannot depend, directly or not, on its own outs")
-                if up not in state:
-                    state[up] = 1
-                    path.append(up)
-                    stack.append(iter(ups[up]))
-                    break
-            else:
-                stack.pop()
-                name = path.pop()
-                state[name] = 2
-                done.append(name)
-    return done
+def _templated(doc: dict) -> bool:
+    stages = doc.get("stages") or {}
+    return "vars" in doc or any(isinstance(b, dict) and any(k in b for k in TEMPLATED)
+                                for b in stages.values()) or "${" in repr(doc)
 
 
-def parse(data: bytes, tracked_paths: list[tuple[str, str]] = ()) -> Pipeline:
-    """Parse and validate `dvlite.yaml`; `tracked_paths` are (data path, pointer file) of .dvl pointers."""
-    doc = load_doc(data)
-    stages = {str(name): parse_stage(name, body) for name, body in (doc.get("stages") or {}).items()}
-    pipeline = Pipeline(stages)
-    validate(pipeline, tracked_paths)
-    return pipeline
+def parse_file(data: bytes, path: str = FILENAME, read_file=None, options=None,
+               origin: str | None = None) -> PipelineFile:
+    """Parse one pipeline file at repo-relative `path`, templating resolved (vars files and
+    params.yaml come through `read_file(repo_relative_path) -> bytes | None`)."""
+    origin = origin or path
+    doc = load_doc(data, origin)
+    base_dir = posixpath.dirname(path)
+    if _templated(doc):
+        doc = templating.resolve(doc, origin, read_file or (lambda _p: None), base_dir, options)
+    stages = {}
+    for name, body in (doc.get("stages") or {}).items():
+        try:
+            stage = parse_stage(name, body, base_dir)
+        except FormatError as exc:
+            if origin == FILENAME:
+                raise
+            raise FormatError(exc.message.replace(FILENAME, origin, 1), exc.hint) from None
+        full = qualified(path, str(name))
+        stages[full] = dataclasses.replace(stage, name=full, file=path, key=str(name))
+    return PipelineFile(path, stages, _mapping(doc, "checks", origin), _mapping(doc, "gates", origin))
 
 
-def validate(pipeline: Pipeline, tracked_paths=()) -> None:
-    owners: dict[str, str] = {}
-    for s in pipeline.stages.values():
-        for o in s.outs:
-            if o.path in owners:
-                other = owners[o.path]
-                where = f"stages {other!r} and {s.name!r}" if other != s.name else f"stage {s.name!r}"
-                raise _err(f"{where} both declare the out {o.path}")
-            owners[o.path] = s.name
-    paths = sorted(owners)
-    index = pipeline._outs
-    for b in paths:
-        outer = index.producer(b.rpartition("/")[0]) if "/" in b else None
-        if outer is not None:
-            a = outer[1].path
-            raise _err(f"stage {owners[b]!r}: out {b} lies inside {a}, an out of stage {owners[a]!r}")
-    for data_path, pointer in tracked_paths:
-        for name in index.overlapping(data_path):
-            p = next(o.path for o in pipeline.stages[name].outs if _overlap(o.path, data_path))
-            raise _err(f"stage {owners[p]!r}: out {p} is also tracked by {pointer}",
-                       hint=f"run `dvlite remove {pointer}` to let the stage produce it")
-    for s in pipeline.stages.values():
-        for dep in s.deps:
-            for o in s.outs:
-                if _overlap(dep, o.path):
-                    raise _err(f"the stages form a cycle: {s.name} -> {s.name} "
-                               f"(stage {s.name!r} depends on its own out {o.path})")
-    pipeline.order()
+def _mapping(doc: dict, key: str, origin: str) -> dict:
+    value = doc.get(key) or {}
+    if not isinstance(value, dict):
+        raise FormatError(f"{origin}: {key!r} must be a mapping")
+    return value
 
 
 # --- writing (stage add) ------------------------------------------------------------------

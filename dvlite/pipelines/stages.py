@@ -12,7 +12,7 @@ from dvlite.formats.lockfile import Entry, StageLock
 from dvlite.formats.manifest import Entry as ManifestEntry
 from dvlite.formats.manifest import Manifest
 from dvlite.fsutil import sync_barrier
-from dvlite.pipelines.project import has_pipeline, load_lock, load_pipeline, read_at
+from dvlite.pipelines.project import has_pipeline, load_locks, load_pipeline, read_at
 from dvlite.pipelines.spec import Stage
 from dvlite.repo import Repo
 from dvlite.workspace.hasher import Hasher
@@ -154,13 +154,13 @@ def stage_status(repo: Repo) -> list[StageStatus]:
     if not has_pipeline(repo):
         return []
     pipeline = load_pipeline(repo)
-    lock = load_lock(repo)
+    locks = load_locks(repo)
     hasher = repo.hasher()
     pfiles = ParamFiles(repo)
     out = []
     for name in pipeline.order():
         stage = pipeline.stages[name]
-        m = measure_stage(repo, hasher, stage, lock.stages.get(name), pfiles, missing_ok=True)
+        m = measure_stage(repo, hasher, stage, locks.entry(stage), pfiles, missing_ok=True)
         if stage.frozen:
             out.append(StageStatus(name, "frozen", tuple(m.reasons)))
         else:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from dvlite.formats import params as params_mod
 from dvlite.pipelines import spec as pipeline_mod
 from dvlite.pipelines.project import lock_at, pipeline_at, read_at
-from dvlite.pipelines.spec import Pipeline
+from dvlite.pipelines.dag import Pipeline
 from dvlite.repo import Repo
 
 

@@ -1,0 +1,1 @@
+"""Plots: read plot data files, draw them as a self-contained HTML page or as terminal text."""
