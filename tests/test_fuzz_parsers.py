@@ -56,6 +56,7 @@ from hypothesis import strategies as st
 
 from dvlite.formats import lockfile
 from dvlite.formats import params
+from dvlite.pipelines import dag
 from dvlite.pipelines import spec as pipeline
 from dvlite.pipelines import runcache as run_mod
 from dvlite.config import Config
@@ -211,7 +212,12 @@ def use_lock(lock: lockfile.Lock) -> None:
             out.pointer().to_bytes()
 
 
-def use_pipeline(pipe: pipeline.Pipeline) -> None:
+def parse_pipeline(data: bytes) -> dag.Pipeline:
+    """One dvlite.yaml as `repro` reads it: parsed, templating resolved, combined and validated."""
+    return dag.combine([pipeline.parse_file(data)])
+
+
+def use_pipeline(pipe: dag.Pipeline) -> None:
     names = pipe.order()
     pipe.edges()
     pipe.ancestors(names)
@@ -258,7 +264,7 @@ TARGETS: dict[str, Target] = {
     "pointer": Target("pointer", POINTER_ORIGIN,
                       lambda d: Pointer.from_bytes(d, POINTER_ORIGIN), use_pointer),
     "lock": Target("lock", LOCK_ORIGIN, lambda d: lockfile.from_bytes(d, LOCK_ORIGIN), use_lock),
-    "pipeline": Target("pipeline", pipeline.FILENAME, pipeline.parse, use_pipeline),
+    "pipeline": Target("pipeline", pipeline.FILENAME, parse_pipeline, use_pipeline),
     "params.yaml": Target("params.yaml", "params.yaml",
                           lambda d: params.parse(d, "params.yaml"), use_params),
     "params.json": Target("params.json", "params.json",
