@@ -36,9 +36,12 @@ _temp_counter = itertools.count()
 def temp_name(path: str, tmp_dir: str | None = None) -> str:
     """A unique name beside `path`, or in `tmp_dir` (created with O_EXCL, so a clash fails,
     never overwrites)."""
-    head, tail = os.path.split(path)
-    unique = f"{_TEMP_PREFIX}{next(_temp_counter) & 0xFFFFFF:06x}"
-    return os.path.join(tmp_dir or head, f"{TMP_MARK}{unique}-{tail[:40]}")
+    cut = path.rfind(os.sep)
+    directory = tmp_dir or (path[:cut] if cut > 0 else os.sep if cut == 0 else "")
+    name = f"{TMP_MARK}{_TEMP_PREFIX}{next(_temp_counter) & 0xFFFFFF:06x}-{path[cut + 1:][:40]}"
+    if not directory:
+        return name
+    return f"{directory}{name}" if directory.endswith(os.sep) else f"{directory}{os.sep}{name}"
 
 
 def replace(tmp: str, path: str) -> None:
@@ -121,17 +124,22 @@ def atomic_write(
     durable: bool = True,
     before_replace: Callable[[], None] | None = None,
     tmp_dir: str | None = None,
+    umasked: bool = False,
+    stat_out: list | None = None,
 ) -> None:
     """Write `data` (or whatever `writer(file)` writes) to `path` atomically.
 
     `before_replace` may raise to abandon the write: the temp file is removed
     and nothing appears under `path`. The temp file is made beside `path`, or in `tmp_dir`
     (the repository's own temp directory, so an interrupted write leaves nothing in the
-    workspace).
+    workspace). `umasked`: `mode` already has the umask applied (a workspace file), so the
+    temp file is created with it instead of 0600 and an fchmod (one system call a file
+    fewer). `stat_out`: the written file's stat is appended to it (taken before the rename,
+    which changes none of inode, size and mtime).
     """
     tmp = temp_name(path, tmp_dir)
     # read-write: a writer may hash what it wrote from the page cache (hash_fd)
-    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode if umasked else 0o600)
     try:
         try:
             if writer is not None:
@@ -144,7 +152,10 @@ def atomic_write(
                     written += os.write(fd, view[written:])
             if durable:
                 os.fsync(fd)
-            os.fchmod(fd, mode)
+            if not umasked:
+                os.fchmod(fd, mode)
+            if stat_out is not None:
+                stat_out.append(os.fstat(fd))
         finally:
             os.close(fd)
         if before_replace is not None:
@@ -194,18 +205,25 @@ def atomic_copy(
                  tmp_dir=tmp_dir)
 
 
-def copy_into(src_fd: int, dst_fd: int) -> int:
+def copy_into(src_fd: int, dst_fd: int, segment: int | None = None,
+              advance: Callable[[int], bool] | None = None) -> int:
     """Copy all of `src_fd` (from its start) to `dst_fd` without passing the bytes through
     Python where the kernel can: a reflink, else copy_file_range, else a buffered loop.
-    Returns the bytes copied."""
+    With `advance`, the copy goes `segment` bytes at a time and `advance(copied so far)` is
+    called after each; it returns False to stop early. Returns the bytes copied."""
     size = os.fstat(src_fd).st_size
     with contextlib.suppress(OSError):
         fcntl.ioctl(dst_fd, _FICLONE, src_fd)
+        if advance is not None:
+            advance(size)
         return size
     copied = 0
     try:
-        while n := os.copy_file_range(src_fd, dst_fd, max(size - copied, COPY_CHUNK), copied, copied):
+        while n := os.copy_file_range(src_fd, dst_fd, segment or max(size - copied, COPY_CHUNK),
+                                      copied, copied):
             copied += n
+            if advance is not None and not advance(copied):
+                return copied
         return copied
     except OSError as exc:  # EXDEV/EINVAL/ENOSYS on filesystems or kernels that cannot
         if exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP) or copied:
@@ -217,6 +235,8 @@ def copy_into(src_fd: int, dst_fd: int) -> int:
         while written < n:
             written += os.pwrite(dst_fd, view[written:n], copied + written)
         copied += n
+        if advance is not None and not advance(copied):
+            break
     return copied
 
 

@@ -38,8 +38,26 @@ class StageOut(Tracked):
         return self.lock
 
 
+@dataclass(frozen=True)
+class DvcOut(Tracked):
+    """An output a `.dvc` file tracks (a commit from before the switch to dvlite), its object
+    found through the md5 index (see `dvlite.dvc.tracked`)."""
+
+    origin: str = ""  # the .dvc file
+
+    @property
+    def pointer_rel(self) -> str:
+        return self.origin.split(" at ", 1)[0]
+
+
+@dataclass(frozen=True)
+class DvcStageOut(StageOut):
+    """A cached out of a stage recorded in a `dvc.lock` (before the switch); `lock` is the dvc.lock."""
+
+
 PIPELINE_FILE = "dvlite.yaml"
 LOCK_FILE = "dvlite.lock"
+LISTED_NAMES = (PIPELINE_FILE, LOCK_FILE, "dvc.yaml", "dvc.lock")
 
 
 def dvlite_files(repo: Repo) -> list[str]:
@@ -50,11 +68,11 @@ def dvlite_files(repo: Repo) -> list[str]:
     for dirpath, dirnames, filenames in os.walk(repo.root):
         dirnames[:] = [
             d for d in dirnames
-            if d not in (".git", DIRNAME) and d + SUFFIX not in filenames
+            if d not in (".git", ".dvc", DIRNAME) and d + SUFFIX not in filenames
         ]
         found += [
             repo.rel(os.path.join(dirpath, f)) for f in filenames
-            if (f.endswith(SUFFIX) or f in (PIPELINE_FILE, LOCK_FILE)) and not f.startswith(TMP_MARK)
+            if (f.endswith((SUFFIX, ".dvc")) or f in LISTED_NAMES) and not f.startswith(TMP_MARK)
         ]
     return sorted(found)
 
@@ -90,10 +108,53 @@ def load_pointers(repo: Repo) -> list[Tracked]:
 
 
 def load_tracked(repo: Repo) -> list[Tracked]:
-    """Every tracked output: `.dvl` pointers, then the cached stage outs of every dvlite.lock."""
+    """Every tracked output: `.dvl` pointers, the cached stage outs of every dvlite.lock, then
+    what DVC's files track that dvlite's do not, where the md5 index links it to an object."""
     files = dvlite_files(repo)
+    tracked = own_tracked(repo, files)
+    return tracked + linked_legacy(repo, legacy_in(repo, files, tracked))
+
+
+def own_tracked(repo: Repo, files: list[str]) -> list[Tracked]:
+    """What dvlite's own files among `files` track: `.dvl` pointers, then dvlite.lock outs."""
     pointers = [Tracked(checked_data_path(p), read_pointer(repo, p)) for p in pointer_files(repo, files)]
     return pointers + [t for lock in named(files, LOCK_FILE) for t in lock_outputs(_read(repo, lock), lock)]
+
+
+def legacy_in(repo: Repo, files: list[str], tracked: list[Tracked], rev: str | None = None,
+              read=None) -> list:
+    """The outputs DVC's files among `files` track and dvlite's do not (LegacyOut values)."""
+    from dvlite.dvc.tracked import any_dvc_files, legacy_outs, unclaimed
+
+    if not any_dvc_files(files):
+        return []
+    label = f" at {rev}" if rev else ""
+    claimed = {t.rel for t in tracked}
+    listed = set(files)
+    # dvlite's files win: a `.dvc` file for a path dvlite tracks, or a dvc.lock beside a
+    # dvlite.lock (after `migrate` without --remove-dvc), is not even parsed
+    files = [f for f in files
+             if not (f.endswith(".dvc") and f[:-4] in claimed)
+             and not (f.endswith("dvc.lock") and f[:-len("dvc.lock")] + LOCK_FILE in listed)]
+    outs = legacy_outs(files, read or (lambda rel: _read(repo, rel)), label)
+    return unclaimed(outs, list(claimed))
+
+
+def linked_legacy(repo: Repo, outs: list) -> list[Tracked]:
+    """Those of `outs` (LegacyOut values) whose dvlite object the md5 index knows."""
+    if not outs:
+        return []
+    from dvlite.digest import ALGORITHM, Digest
+    from dvlite.dvc.tracked import resolve
+    from dvlite.storage.md5index import Md5Index
+
+    linked, _pending = resolve(Md5Index(repo.cache_dir), outs)
+    out: list[Tracked] = []
+    for o, k in linked:
+        pointer = Pointer(k.kind, Digest(ALGORITHM, k.digest), k.size, k.files)
+        lock = o.origin.split(" at ", 1)[0]
+        out.append(DvcStageOut(o.rel, pointer, o.stage, lock) if o.stage else DvcOut(o.rel, pointer, o.origin))
+    return out
 
 
 def load_tracked_leniently(repo: Repo) -> tuple[list[Tracked], list[DvliteError]]:
@@ -139,12 +200,28 @@ def parse_pointers_at(files: dict[str, bytes], rev: str) -> list[Tracked]:
     ]
 
 
-def outputs_at(scm, rev: str, label: str) -> list[Tracked]:
-    """Every tracked output at git revision `rev`: pointers and the stage outs of every lock."""
+def outputs_at(scm, rev: str, label: str, repo: Repo | None = None) -> list[Tracked]:
+    """Every tracked output at git revision `rev`: pointers and the stage outs of every lock;
+    given `repo`, also what DVC's files track there and the md5 index links."""
     locks = scm.files_at(rev, LOCK_FILE, limit=yamldoc.MAX_BYTES)
     outs = [t for rel in named(list(locks), LOCK_FILE)
             for t in lock_outputs(locks[rel], f"{rel} at {label}")]
-    return parse_pointers_at(scm.files_at(rev, SUFFIX), label) + outs
+    tracked = parse_pointers_at(scm.files_at(rev, SUFFIX), label) + outs
+    if repo is None:
+        return tracked
+    return tracked + linked_legacy(repo, legacy_at(repo, scm, rev, label, tracked))
+
+
+def legacy_at(repo: Repo, scm, rev: str, label: str, tracked: list[Tracked]) -> list:
+    """What DVC's files at `rev` track and dvlite's do not (LegacyOut values)."""
+    from dvlite.dvc.tracked import DVC_SUFFIXES
+
+    dvc_files = scm.files_at(rev, DVC_SUFFIXES, limit=yamldoc.MAX_BYTES)
+
+    def read(rel: str) -> bytes | None:  # vars and params files too, for dvc.yaml's templating
+        return dvc_files[rel] if rel in dvc_files else scm.read_at(rev, [rel]).get(rel)
+
+    return legacy_in(repo, list(dvc_files), tracked, label, read)
 
 
 def expand_args(args: list[str]) -> list[str]:

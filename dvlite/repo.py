@@ -9,6 +9,7 @@ from functools import cached_property
 
 from dvlite import scm as scm_mod
 from dvlite.config import Config
+from dvlite.config import cache_dir as config_cache_dir
 from dvlite.errors import BadInputError, FormatError, NotARepoError
 from dvlite.fsutil import LockHolder, atomic_write, remove_temp_files, repo_lock
 from dvlite.guard import Guard, SymlinkError
@@ -16,8 +17,11 @@ from dvlite.storage import projects
 from dvlite.storage.cache import Cache
 from dvlite.storage.statcache import StatCache
 from dvlite.workspace.hasher import Hasher
+from dvlite.workspace.ignore import Ignores
 
 DIRNAME = ".dvlite"
+DVC_DIRNAME = ".dvc"
+LOCAL_ONLY = ("cache/", "tmp/", "lock")  # never committed: ignored in .git/info/exclude too
 GITIGNORE = "/config.local\n/cache/\n/tmp/\n/lock\n"
 CACHE_SECTION = "[cache]\ntype = reflink,copy\n"
 
@@ -33,6 +37,28 @@ def find_root(start: str) -> str | None:
         cur = parent
 
 
+def find_dvc_root(start: str) -> str | None:
+    """The nearest directory at or above `start` holding DVC's `.dvc/` directory."""
+    cur = os.path.realpath(start)
+    while True:
+        if os.path.isdir(os.path.join(cur, DVC_DIRNAME)) and not os.path.islink(os.path.join(cur, DVC_DIRNAME)):
+            return cur
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            return None
+        cur = parent
+
+
+def exclude_local_files(root: str) -> None:
+    """dvlite's local files (cache, temp files, lock) ignored in this clone whatever the commit."""
+    worktree = scm_mod.find_worktree(root)
+    if worktree is None:
+        return
+    rel = os.path.relpath(root, worktree).replace(os.sep, "/")
+    top = "" if rel == "." else "/" + rel
+    scm_mod.exclude_locally(worktree, [f"{top}/{DIRNAME}/{name}" for name in LOCAL_ONLY])
+
+
 class Repo:
     def __init__(self, root: str):
         self.root = root
@@ -46,11 +72,22 @@ class Repo:
     @classmethod
     def find(cls, start: str = ".") -> Repo:
         root = find_root(start)
+        if root is None and find_dvc_root(start) is not None:
+            return cls.adopt(find_dvc_root(start))
         if root is None:
             raise NotARepoError(
                 "not a dvlite repository (no .dvlite/ here or in any parent)",
                 hint="run `dvlite init` at the top of your project",
             )
+        return cls(root)
+
+    @classmethod
+    def adopt(cls, root: str) -> Repo:
+        """A DVC repository (or a commit from before the switch) read by dvlite: `.dvlite/`
+        holds only the cache and temp files, ignored through `.git/info/exclude` so that a
+        later checkout of a commit with dvlite's own files never conflicts with them."""
+        os.makedirs(os.path.join(root, DIRNAME, "tmp"), exist_ok=True)
+        exclude_local_files(root)
         return cls(root)
 
     @classmethod
@@ -63,7 +100,8 @@ class Repo:
                 hint="run `git init` first, or `dvlite init --no-scm`",
             )
         dvlite_dir = os.path.join(root, DIRNAME)
-        if os.path.exists(dvlite_dir) and not force:
+        adopted = not os.path.exists(os.path.join(dvlite_dir, "config"))  # only a cache so far
+        if os.path.exists(dvlite_dir) and not force and not adopted:
             raise BadInputError(
                 f"{dvlite_dir} already exists", hint="use --force to re-initialise (the cache and config are kept)"
             )
@@ -82,15 +120,14 @@ class Repo:
     # --- parts ------------------------------------------------------------
     @cached_property
     def cache_dir(self) -> str:
-        configured = self.config.get("cache.dir")
-        if configured:
-            return os.path.normpath(os.path.join(self.dvlite_dir, configured))
-        return os.path.join(self.dvlite_dir, "cache")
+        return config_cache_dir(self.config, self.dvlite_dir)  # relative to the file setting it
 
     @cached_property
     def odb(self) -> Cache:
+        cache = Cache(self.cache_dir, pack_small=self.config.pack_small(),
+                      shared=self.config.shared_cache() == "group")
         projects.register(self.cache_dir, self.root, os.path.join(self.dvlite_dir, "tmp"))
-        return Cache(self.cache_dir, pack_small=self.config.pack_small())
+        return cache
 
     @property
     def index_dir(self) -> str:
@@ -99,6 +136,11 @@ class Repo:
 
     def hasher(self) -> Hasher:
         return Hasher(self.state, self.odb, self.root)
+
+    @cached_property
+    def ignores(self) -> Ignores:
+        """The .dvliteignore rules, read as scans reach them."""
+        return Ignores(self.root)
 
     @cached_property
     def state(self) -> StatCache:
@@ -164,5 +206,6 @@ class Repo:
             self.config.link_types()
             self.config.lock_timeout()
             self.config.pack_small()
+            self.config.shared_cache()
         except FormatError as exc:
             raise FormatError(f"{os.path.join(self.dvlite_dir, 'config')}: {exc.message}", exc.hint)

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from dvlite.data.checkout import CheckoutResult, checkout
 from dvlite.data.reach import Revisions
+from dvlite.dvc.imported import bring_in_all
+from dvlite.dvc.legacy import BroughtIn, bring_in, unlinked
+from dvlite.outputs import to_rel
 from dvlite.pipelines import runcache
 from dvlite.remotes import transfer
 from dvlite.remotes.transfer import FetchResult, PushResult
@@ -25,16 +28,32 @@ def push(repo: Repo, targets: list[str], remote_name: str | None = None, jobs: i
     return result
 
 
+def bring_in_legacy(repo: Repo, targets: list[str], use_remote: bool, callback=None) -> BroughtIn:
+    """A commit from before the switch: what its DVC files track, into the cache (from the DVC
+    cache, the workspace and, with `use_remote`, the DVC remote), linked by md5."""
+    outs = unlinked(repo)
+    if targets:
+        rels = [to_rel(repo, t) for t in targets]
+        outs = [o for o in outs if any(not r or o.rel == r or o.rel.startswith(r + "/")
+                                       or r.startswith(o.rel + "/") for r in rels)]
+    if use_remote:
+        return bring_in_all(repo, outs, None, callback)
+    return bring_in(repo, outs, None, False, callback)
+
+
 def fetch(repo: Repo, targets: list[str], remote_name: str | None = None, jobs: int | None = None,
           revs: Revisions = Revisions(), callback=None, run_cache: bool = False) -> FetchResult:
+    legacy = bring_in_legacy(repo, targets, True, callback)
     outputs = transfer.outputs_for(repo, targets, revs)
     if not run_cache:
-        return transfer.fetch_outputs(repo, outputs, remote_name, jobs, callback)
-    remote = transfer.connect(repo, remote_name)
-    records = runcache.pull_records(repo, remote)  # first: they say which outs to fetch
-    outputs += [(t, None) for t in runcache.outputs(repo)]
-    result = transfer.fetch_outputs(repo, outputs, remote_name, jobs, callback, remote=remote)
-    result.run_records = records
+        result = transfer.fetch_outputs(repo, outputs, remote_name, jobs, callback)
+    else:
+        remote = transfer.connect(repo, remote_name)
+        records = runcache.pull_records(repo, remote)  # first: they say which outs to fetch
+        outputs += [(t, None) for t in runcache.outputs(repo)]
+        result = transfer.fetch_outputs(repo, outputs, remote_name, jobs, callback, remote=remote)
+        result.run_records = records
+    result.missing_on_remote += [(what, [path]) for path, what in legacy.missing]
     return result
 
 

@@ -135,6 +135,8 @@ V2_SUMS=$(fingerprint)
 
 step "What changed between the two commits?"
 run dvlite diff HEAD~1 HEAD
+echo "(and inside the tables: part-001.csv kept its 200 rows, by key, and gained 25)"
+run dvlite diff HEAD~1 HEAD --table --key id --targets data/train/part-001.csv
 
 step "Go back in time: git checkout the first commit, then dvlite checkout"
 run git checkout -q "$FIRST"
@@ -234,6 +236,15 @@ stages:
     params: [train.lr]
     outs: [model.bin]
     metrics: [{metrics.json: {cache: false}}]
+checks:                      # a data contract, run by repro before train reads data.csv
+  data.csv:
+    version: 1
+    columns: {x: {type: integer, not_null: true}, y: integer}
+    rows: {min: 3}
+gates:                       # metric gates, run by repro after train and by `metrics check`
+  metrics.json:
+    rows: ">= 3"
+    score: ">= previous * 0.5"
 YAML
 run cat dvlite.yaml
 run dvlite repro
@@ -249,5 +260,17 @@ run_sh "sed -i 's/0.2/0.1/' params.yaml"
 run dvlite repro
 echo "(back to lr 0.1: the run cache restores that model without running train.py)"
 run dvlite lineage model.bin
+run dvlite metrics check
+
+step "Experiments: a sweep over lr, queued and run 2 at a time, without touching the workspace"
+run dvlite exp run --queue -S train.lr=0.05,0.2,0.4
+run dvlite queue start -j 2
+run dvlite exp show --only-changed --sort-by score --sort-order desc
+
+step "The model registry: versions and stages are git tags (GTO's names)"
+run dvlite model register demo-model --path model.bin --version v1.0.0 --stage prod
+run dvlite model ls
+run dvlite model get demo-model#prod -o prod-model.bin
+run cat prod-model.bin
 
 step "Done; removing $WORK"

@@ -26,6 +26,8 @@ for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_DEFAULT_REGION", "AWS_RE
     os.environ.pop(_var, None)
 os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+os.environ["DVLITE_CONFIG_GLOBAL"] = os.devnull  # this machine's dvlite settings stay out too
+os.environ["DVLITE_CONFIG_SYSTEM"] = os.devnull
 os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"  # else every gcsfs call waits 60 s
 
 

@@ -101,7 +101,8 @@ def test_install_writes_executable_hooks_and_driver_and_is_idempotent(repo: Path
         assert sys.executable.encode() in script  # the interpreter that installed them
     assert git(repo, "config", "merge.dvlite.driver").startswith(sys.executable)
     assert "merge-driver %O %A %B %P" in git(repo, "config", "merge.dvlite.driver")
-    attributes = (repo / ".gitattributes").read_text()
+    assert not (repo / ".gitattributes").exists()  # nothing in the work tree (issue 16)
+    attributes = (repo / ".git" / "info" / "attributes").read_text()
     assert attributes.splitlines() == ["*.dvl merge=dvlite", "dvlite.lock merge=dvlite"]
     assert git(repo, "check-attr", "merge", "--", "x/y.dvl", "sub/dvlite.lock").splitlines() == [
         "x/y.dvl: merge: dvlite", "sub/dvlite.lock: merge: dvlite"]
@@ -109,25 +110,28 @@ def test_install_writes_executable_hooks_and_driver_and_is_idempotent(repo: Path
     again = run(repo, "install").stdout
     assert "already installed" in again
     assert {n: (hooks / n).read_bytes() for n in before} == before
-    assert (repo / ".gitattributes").read_text() == attributes
-    assert sorted(p.name for p in hooks.iterdir() if not p.name.endswith(".sample")) == sorted(before)
+    assert (repo / ".git" / "info" / "attributes").read_text() == attributes
+    assert sorted(p.name for p in hooks.iterdir() if not p.name.endswith(".sample")) == sorted(
+        [*before, "post-merge", "post-rewrite"])
 
     run(repo, "install", "--uninstall")
     assert not any((hooks / n).exists() for n in before)
-    assert not (repo / ".gitattributes").exists()
+    assert not (repo / ".git" / "info" / "attributes").exists()
     assert git(repo, "config", "--get", "merge.dvlite.driver", check=False) == ""
 
 
 def test_install_honours_core_hooks_path_and_keeps_other_attributes(repo: Path):
     git(repo, "config", "core.hooksPath", "githooks")
-    (repo / ".gitattributes").write_text("*.png binary")  # no trailing newline
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+    (repo / ".git" / "info" / "attributes").write_text("*.png binary")  # no trailing newline
     run(repo, "install")
     assert (repo / "githooks" / "post-checkout").is_file()
     assert not (repo / ".git" / "hooks" / "post-checkout").exists()
-    assert (repo / ".gitattributes").read_text() == "*.png binary\n*.dvl merge=dvlite\ndvlite.lock merge=dvlite\n"
+    info = repo / ".git" / "info" / "attributes"
+    assert info.read_text() == "*.png binary\n*.dvl merge=dvlite\ndvlite.lock merge=dvlite\n"
     run(repo, "install", "--uninstall")
     assert not (repo / "githooks" / "post-checkout").exists()
-    assert (repo / ".gitattributes").read_text() == "*.png binary\n"
+    assert info.read_text() == "*.png binary\n"
 
 
 def test_linked_worktrees_share_the_hooks(project: Path):

@@ -58,6 +58,37 @@ class DataView:
         self.outputs: list[Tracked] = tracked_at(self.repo, rev)
         self._by_rel = {t.rel: t for t in self.outputs}
         self._manifests: dict[str, Manifest] = {}
+        self._unlinked = self._legacy()
+
+    def _legacy(self) -> list:
+        """What DVC's files track here that the md5 index does not link yet (before the switch)."""
+        from dvlite.dvc.legacy import unlinked
+
+        return unlinked(self.repo, self.rev)
+
+    def _link(self, rel: str) -> None:
+        """Bring in the DVC objects of outputs at, above or below `rel` (from the DVC cache or
+        remote, verified by md5), and see them as tracked outputs from then on."""
+        from dvlite.data.history import tracked_at
+        from dvlite.dvc.imported import bring_in_all
+
+        wanted = [o for o in self._unlinked
+                  if not rel or o.rel == rel or rel.startswith(o.rel + "/") or o.rel.startswith(rel + "/")]
+        if not wanted:
+            return
+        result = bring_in_all(self.repo, wanted, self.rev)
+        if result.missing:
+            path, what = result.missing[0]
+            raise IntegrityError(f"{path}: {what} is in neither the DVC cache, the workspace nor "
+                                 "the DVC remote")
+        self._unlinked = [o for o in self._unlinked if o not in wanted]
+        self.outputs = tracked_at(self.repo, self.rev)
+        self._by_rel = {t.rel: t for t in self.outputs}
+
+    def tracked(self, rel: str) -> Tracked | None:
+        """The output tracked at exactly `rel` (a pointer or a stage out), if any."""
+        self._link(rel)
+        return self._by_rel.get(rel)
 
     @property
     def label(self) -> str:
@@ -102,6 +133,7 @@ class DataView:
     def lookup(self, rel: str) -> Node:
         if rel == "":
             return Node("", "directory", 0, None)
+        self._link(rel)
         t = self._by_rel.get(rel)
         if t is not None:
             if t.pointer.kind == "file":
@@ -122,6 +154,7 @@ class DataView:
 
     def children(self, rel: str) -> list[Node]:
         """What a directory holds, one level down (sorted by name)."""
+        self._link(rel)
         found: dict[str, Node] = {}
         prefix = rel + "/" if rel else ""
         owner = self._by_rel.get(rel) or owner_of(rel, self.outputs)

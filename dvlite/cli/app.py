@@ -16,7 +16,7 @@ app = typer.Typer(
     help="Version data and models beside your code in git.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -30,7 +30,10 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    verbose: bool = typer.Option(False, "-v", "--verbose", help="Show tracebacks on errors."),
+    verbose: bool = typer.Option(False, "-v", "--verbose",
+                                 help="More detail, and tracebacks on errors (anywhere on the line)."),
+    quiet: bool = typer.Option(False, "-q", "--quiet",
+                               help="Print nothing but errors; no progress (anywhere on the line)."),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
@@ -39,14 +42,20 @@ def root(
 
 
 from dvlite.cli import data as _data  # noqa: E402 - each module adds its commands to `app`
+from dvlite.cli import experiments as _experiments  # noqa: E402
 from dvlite.cli import gitside as _gitside  # noqa: E402
 from dvlite.cli import maintenance as _maintenance  # noqa: E402
 from dvlite.cli import migrate as _migrate  # noqa: E402
+from dvlite.cli import models as _models  # noqa: E402
 from dvlite.cli import pipeline as _pipeline  # noqa: E402
+from dvlite.cli import plots as _plots  # noqa: E402
 from dvlite.cli import remotes as _remotes  # noqa: E402
+from dvlite.cli import tables as _tables  # noqa: E402
 from dvlite.cli import tracking as _tracking  # noqa: E402
+from dvlite.cli import verbs as _verbs  # noqa: E402
 
-for _module in (_tracking, _remotes, _maintenance, _pipeline, _gitside, _data, _migrate):
+for _module in (_tracking, _remotes, _maintenance, _pipeline, _gitside, _data, _migrate, _tables,
+                _experiments, _plots, _models, _verbs):
     _module.register(app)
 
 
@@ -70,22 +79,48 @@ def _click_exceptions():
     return exceptions
 
 
+VERBOSE, QUIET = ("-v", "--verbose"), ("-q", "--quiet")
+
+
+def split_modes(argv: list[str]) -> tuple[list[str], bool, bool]:
+    """`-v` and `-q` taken out wherever they stand (before a `--`), as git and DVC accept them
+    before or after the command name: (the other arguments, verbose, quiet)."""
+    rest, verbose, quiet = [], False, False
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            rest += argv[i:]
+            break
+        if arg in VERBOSE:
+            verbose = True
+        elif arg in QUIET:
+            quiet = True
+        else:
+            rest.append(arg)
+    return rest, verbose, quiet
+
+
 def main() -> None:
     import signal
 
     click = _click_exceptions()
-    argv = sys.argv[1:]
-    verbose = any(a in ("-v", "--verbose") for a in argv)
+    argv, verbose, quiet = split_modes(sys.argv[1:])
+    ui.Mode.verbose, ui.Mode.quiet = verbose, quiet
     for stream in (sys.stdout, sys.stderr):  # print non-UTF-8 file names as their own bytes
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="surrogateescape")
     as_json = "--json" in argv
+    from dvlite.cli.common import use_config_scopes
     from dvlite.fsutil import tune_allocator
 
     tune_allocator()
+    use_config_scopes()  # the system and global config files every Config reads
+    if verbose:  # the backends' own log records (gcsfs, adlfs...) are shown only with -v
+        import logging
+
+        logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     signal.signal(signal.SIGINT, _on_sigint)
     try:
-        code = app(prog_name="dvlite", standalone_mode=False)
+        code = app(args=argv, prog_name="dvlite", standalone_mode=False)
     except ChangesWouldBeLostError as exc:
         _fail(exc, verbose, as_json, paths=exc.paths)
     except DvliteError as exc:

@@ -8,8 +8,7 @@ import sys
 import typer
 
 from dvlite.cli import output as ui
-from dvlite.cli.common import find_repo, locked
-
+from dvlite.cli.common import JSON, find_repo, locked
 
 ROOT = typer.Option(None, "--root", help="The dvlite root, relative to the git work tree.")
 _GIT_PATH_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY")
@@ -17,19 +16,25 @@ _GIT_PATH_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR"
 
 def install(
     uninstall: bool = typer.Option(False, "--uninstall", help="Remove the hooks and the merge driver."),
+    json_out: bool = JSON,
 ) -> None:
-    """Install git hooks (post-checkout, pre-commit, pre-push) and the merge driver for .dvl and dvlite.lock."""
+    """Install git hooks (post-checkout, post-merge, post-rewrite, pre-commit, pre-push) and the
+    merge driver for .dvl and dvlite.lock."""
     from dvlite.gitside import hooks
 
     repo = find_repo()
     if uninstall:
         result = hooks.uninstall(repo)
+        if json_out:
+            return ui.emit_json(result)
         for h in result.hooks:
             ui.say({"restored": f"{h.name}: removed dvlite's hook; the hook it chained is back",
                     "removed": f"{h.name}: removed",
                     "absent": f"{h.name}: not installed",
                     "not dvlite's": f"{h.name}: not dvlite's hook, left alone"}[h.action])
         ui.say("merge driver unregistered")
+        if result.gitattributes:
+            ui.say(f"removed dvlite's lines from {os.path.relpath(result.gitattributes)}; commit that")
     else:
         if not sys.executable:
             from dvlite.errors import DvliteError
@@ -38,6 +43,8 @@ def install(
         import dvlite
 
         result = hooks.install(repo, sys.executable, os.path.dirname(os.path.abspath(dvlite.__file__)))
+        if json_out:
+            return ui.emit_json(result)
         for h in result.hooks:
             ui.say({"installed": f"{h.name}: installed",
                     "updated": f"{h.name}: updated",
@@ -45,9 +52,8 @@ def install(
                     "chained": f"{h.name}: installed; the existing hook is kept as "
                                f"{h.name}{hooks.CHAINED} and runs first"}[h.action])
         ui.say(f"hooks directory: {result.hooks_dir}")
-        ui.say("merge driver registered for *.dvl and dvlite.lock")
-    if result.gitattributes:
-        ui.git_hint([os.path.relpath(result.gitattributes)])
+        ui.say(f"merge driver registered for *.dvl and dvlite.lock (in {result.attributes}; "
+               "every clone runs `dvlite install` once, nothing to commit)")
 
 
 # --- hook entries ------------------------------------------------------------------------------
@@ -83,8 +89,6 @@ def post_checkout(
     root: str | None = ROOT,
 ) -> None:
     """Restore the data the new HEAD names (after a branch checkout only)."""
-    from dvlite.data.checkout import checkout
-    from dvlite.errors import ChangesWouldBeLostError
     from dvlite.gitside import hooks
 
     if flag is None:  # the pre-commit framework passes these in its environment
@@ -92,9 +96,47 @@ def post_checkout(
     repo = _hook_repo(root)
     if repo is None or hooks.skip_checkout_reason(repo.scm.worktree, flag):
         return
+    _follow_pointers(repo, "post-checkout")
+
+
+def post_merge(
+    squash: str | None = typer.Argument(None, help="1 for a squash merge (git's argument)."),
+    root: str | None = ROOT,
+) -> None:
+    """Restore the data the merged pointers name (after `git merge` and `git pull`)."""
+    repo = _hook_repo(root)
+    if repo is None:
+        return
+    _follow_pointers(repo, "post-merge", fetch=True)
+
+
+def post_rewrite(
+    command: str | None = typer.Argument(None, help="amend or rebase (git's argument)."),
+    root: str | None = ROOT,
+) -> None:
+    """Restore the data the rewritten HEAD names (after `git rebase`, `git pull --rebase`)."""
+    from dvlite.gitside import hooks
+
+    if command is None:  # the pre-commit framework passes it in its environment
+        command = os.environ.get("PRE_COMMIT_REWRITE_COMMAND", "")
+    repo = _hook_repo(root)
+    if repo is None or hooks.skip_rewrite_reason(repo.scm.worktree, command):
+        return
+    _follow_pointers(repo, "post-rewrite", fetch=True)
+
+
+def _follow_pointers(repo, hook: str, fetch: bool = False) -> None:
+    """What `dvlite checkout` does, reported as a hook does: the data follows git. With
+    `fetch` (after a pull, merge or rebase: commits that came from elsewhere), what the cache
+    lacks is fetched from the default remote first, unless `hooks.fetch` is false."""
+    from dvlite.data.checkout import checkout
+    from dvlite.errors import ChangesWouldBeLostError
+
     try:
-        with locked(repo, "post-checkout hook"):
+        with locked(repo, f"{hook} hook"):
             result = checkout(repo, [])
+            if fetch and result.missing and _hook_fetches(repo):
+                result = _fetch_and_checkout(repo, result, checkout)
     except ChangesWouldBeLostError as exc:
         ui.error(f"dvlite: the data was not checked out: {exc.message}")
         ui.listing(exc.paths, cap=20, console=ui.err)
@@ -113,14 +155,77 @@ def post_checkout(
         raise typer.Exit(4)
 
 
+def _hook_fetches(repo) -> bool:
+    return (repo.config.get("hooks.fetch") or "true").strip().lower() not in ("false", "0", "no", "off")
+
+
+def _fetch_and_checkout(repo, result, checkout):
+    """Fetch what the checkout found missing, then check out again; a fetch that fails is a
+    warning (the merge or rebase itself is done)."""
+    from dvlite import sync
+    from dvlite.errors import DvliteError
+
+    targets = sorted({repo.abs(path) for path, _ in result.missing})
+    try:
+        fetched = sync.fetch(repo, targets)
+    except DvliteError as exc:
+        _warn(f"dvlite: could not fetch the data the new commits name: {exc.message}")
+        return result
+    if fetched.downloaded:
+        ui.say(f"dvlite: fetched {fetched.downloaded} object(s), "
+               f"{ui.human_size(fetched.downloaded_bytes)} from {fetched.remote}")
+    return checkout(repo, [])
+
+
+SKIP_CHECKS = "DVLITE_SKIP_CHECKS"
+
+
+def _staged_data(repo) -> list[str]:
+    """The tracked paths whose pointer (or dvlite.lock entry) the commit adds or changes."""
+    from dvlite.formats.pointer import SUFFIX
+    from dvlite.outputs import lock_outputs
+
+    staged = repo.require_scm().staged([f"*{SUFFIX}", "dvlite.lock", "*/dvlite.lock"])
+    paths = [p[:-len(SUFFIX)] for p in staged if p.endswith(SUFFIX)]
+    for lock in (p for p in staged if p.rsplit("/", 1)[-1] == "dvlite.lock"):
+        try:
+            with open(repo.abs(lock), "rb") as f:
+                paths += [t.rel for t in lock_outputs(f.read(), lock)]
+        except FileNotFoundError:
+            continue
+    return paths
+
+
+def _staged_contracts(repo) -> None:
+    """The data contracts of what the commit records; a failing one refuses the commit."""
+    from dvlite.pipelines.checks import staged_findings
+
+    if os.environ.get(SKIP_CHECKS):
+        _warn(f"dvlite: data contracts not run ({SKIP_CHECKS} is set)")
+        return
+    findings = staged_findings(repo, _staged_data(repo))
+    failed = [f for f in findings if not f.passed]
+    for f in findings:
+        if f.passed:
+            ui.note(f"dvlite: {f.text}")
+    if failed:
+        for f in failed:
+            ui.error(f"dvlite: {f.text}")
+        _hint(f"fix the data and `dvlite add` it again (`dvlite validate` shows every failing row), "
+              f"or commit with {SKIP_CHECKS}=1 to skip the contracts")
+        raise typer.Exit(1)
+
+
 def pre_commit(root: str | None = ROOT) -> None:
-    """Warn (or with hooks.strict, fail) when tracked data changed since `dvlite add`."""
+    """Run the data contracts of what the commit records (a failure refuses it); warn (or with
+    hooks.strict, fail) when tracked data changed since `dvlite add`."""
     from dvlite.data.status import Flag, status
     from dvlite.gitside import hooks
 
     repo = _hook_repo(root)
     if repo is None:
         return
+    _staged_contracts(repo)
     changed = [r for r in status(repo, []) if Flag.MODIFIED in r.flags]
     if not changed:
         return
@@ -232,12 +337,15 @@ def merge_driver(
         raise typer.Exit(1)
     if result.merged_files:
         ui.err.print(ui.escape(f"dvlite: merged {path} file by file ({result.merged_files} files); "
-                               "run `dvlite checkout` to update the data"))
+                               "the hooks of `dvlite install` check the data out when git is done "
+                               "(else run `dvlite checkout`)"))
 
 
 def register(app: typer.Typer) -> None:
     hook_app = typer.Typer(help="Entry points of the git hooks `dvlite install` writes.", no_args_is_help=True)
     hook_app.command("post-checkout")(post_checkout)
+    hook_app.command("post-merge")(post_merge)
+    hook_app.command("post-rewrite")(post_rewrite)
     hook_app.command("pre-commit")(pre_commit)
     hook_app.command("pre-push")(pre_push)
     app.command()(install)

@@ -1,4 +1,5 @@
-"""Upkeep: gc, fsck (of the cache or a remote), config, doctor."""
+"""Upkeep: gc, fsck (of the cache or a remote), config (in its four scopes), cache dir,
+doctor."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import os
 import typer
 
 from dvlite.cli import output as ui
-from dvlite.cli.common import JSON, REVS
+from dvlite.cli.common import JSON, REVS, SCOPE_OPTIONS, complete_remote
+from dvlite.cli.common import config_for as _config_for
+from dvlite.cli.common import one_scope as _one_scope
 from dvlite.cli.common import find_repo as _repo
 from dvlite.cli.common import locked as _locked
 
@@ -19,7 +22,12 @@ def gc(
     all_tags: bool = REVS["all_tags"],
     all_commits: bool = REVS["all_commits"],
     cloud: bool = typer.Option(False, "-c", "--cloud", help="Collect on a remote instead of the cache."),
-    remote: str | None = typer.Option(None, "-r", "--remote", help="Remote for --cloud."),
+    remote: str | None = typer.Option(None, "-r", "--remote", help="Remote for --cloud.",
+                                      autocompletion=complete_remote),
+    jobs: int | None = typer.Option(None, "-j", "--jobs", min=1, max=256,
+                                    help="With --cloud: parallel requests (default per backend)."),
+    not_experiments: bool = typer.Option(False, "--not-experiments",
+                                         help="Do not keep the data of experiments (refs/exps/)."),
     projects: list[str] = typer.Option(
         None, "-p", "--projects",
         help="Every other project that uses this cache (cache.dir); replaces the cache's record."),
@@ -31,9 +39,9 @@ def gc(
     from dvlite.data.reach import Revisions
 
     repo = _repo()
-    revs = Revisions(all_branches, all_tags, all_commits)
+    revs = Revisions(all_branches, all_tags, all_commits, experiments=not not_experiments)
     if cloud or remote:
-        return _cloud_gc(repo, revs, remote, force, json_out)
+        return _cloud_gc(repo, revs, remote, force, json_out, jobs)
     with _locked(repo, "gc"):
         result = run_gc(repo, revs, force, projects or None)
     if json_out:
@@ -53,11 +61,11 @@ def gc(
         ui.say("Dry run: nothing deleted. Run `dvlite gc --force` to delete.", style="dim")
 
 
-def _cloud_gc(repo, revs, remote: str | None, force: bool, json_out: bool) -> None:
+def _cloud_gc(repo, revs, remote: str | None, force: bool, json_out: bool, jobs: int | None) -> None:
     from dvlite.remotes.cloud import cloud_gc
 
     with _locked(repo, "gc --cloud"):
-        result = cloud_gc(repo, revs, remote, force)
+        result = cloud_gc(repo, revs, remote, force, jobs)
     if json_out:
         return ui.emit_json(result)
     if not result.unused and not result.temp_files:
@@ -151,35 +159,93 @@ def _cloud_fsck(repo, remote: str | None, repair: bool, json_out: bool) -> None:
         raise typer.Exit(4)
 
 
-# --- config, doctor -----------------------------------------------------------------
+# --- config, cache dir --------------------------------------------------------------
 
 def config(
     key: str | None = typer.Argument(None, help="section.option, e.g. cache.type"),
     value: str | None = typer.Argument(None),
-    local: bool = typer.Option(False, "--local", help="Use .dvlite/config.local (untracked)."),
+    system: bool = SCOPE_OPTIONS["system"],
+    global_: bool = SCOPE_OPTIONS["global"],
+    project: bool = SCOPE_OPTIONS["project"],
+    local: bool = SCOPE_OPTIONS["local"],
     list_all: bool = typer.Option(False, "-l", "--list", help="List every setting."),
+    show_origin: bool = typer.Option(False, "--show-origin",
+                                     help="With --list (or a KEY): the file each value comes from."),
     unset: bool = typer.Option(False, "--unset", help="Remove the key."),
+    json_out: bool = JSON,
 ) -> None:
-    """Get or set configuration, git-style."""
+    """Get or set configuration, git-style: system < global < project < local."""
     from dvlite.errors import BadInputError
 
-    repo = _repo(check_config=False)  # `config` is how a bad setting gets fixed
-    cfg = repo.config
+    scope = _one_scope(system=system, **{"global": global_}, project=project, local=local)
+    cfg = _config_for(scope)
     if list_all or key is None:
-        for k, v in cfg.items("local" if local else "merged").items():
-            ui.say(f"{k}={v}")
+        settings = cfg.settings(scope)
+        if json_out:
+            return ui.emit_json(settings)
+        for s in settings:
+            line = f"{s.key}={s.value}"
+            ui.say(f"file:{_shown(s.path)}\t{line}" if show_origin else line)
         return
     if unset:
-        if not cfg.unset(key, local):
-            raise BadInputError(f"{key} is not set")
+        if not cfg.unset(key, scope=scope or "project"):
+            raise BadInputError(f"{key} is not set in the {scope or 'project'} config")
         return
     if value is None:
-        current = cfg.get(key)
+        found = cfg.settings(scope) if scope else None
+        setting = next((s for s in found if s.key == key), None) if scope else cfg.origin(key)
+        current = setting.value if setting else (None if scope else cfg.get(key))
         if current is None:
             raise typer.Exit(1)
-        ui.say(current)
+        if json_out:
+            return ui.emit_json({"key": key, "value": current,
+                                 "scope": setting.scope if setting else "default",
+                                 "path": setting.path if setting else None})
+        ui.say(f"file:{_shown(setting.path)}\t{current}" if show_origin and setting else current)
         return
-    cfg.set(key, value, local)
+    cfg.set(key, value, scope=scope or "project")
+
+
+def _shown(path: str) -> str:
+    """A config file as `--show-origin` names it: relative when it is below the current directory."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def cache_dir(
+    path: str | None = typer.Argument(None, help="The new cache directory (relative paths: to "
+                                                 "the current directory; stored relative to "
+                                                 "the config file)."),
+    system: bool = SCOPE_OPTIONS["system"],
+    global_: bool = SCOPE_OPTIONS["global"],
+    project: bool = SCOPE_OPTIONS["project"],
+    local: bool = SCOPE_OPTIONS["local"],
+    unset: bool = typer.Option(False, "--unset", help="Go back to .dvlite/cache."),
+    json_out: bool = JSON,
+) -> None:
+    """Show or set where the cache is (`cache.dir`)."""
+    from dvlite.config import cache_dir as effective
+
+    scope = _one_scope(system=system, **{"global": global_}, project=project, local=local)
+    cfg = _config_for(scope)
+    if unset:
+        cfg.unset("cache.dir", scope=scope or "project")
+    elif path is not None:
+        target = cfg.file(scope or "project").path
+        value = path if os.path.isabs(path) else os.path.relpath(
+            os.path.abspath(path), os.path.dirname(os.path.abspath(target)))
+        cfg.set("cache.dir", value, scope=scope or "project")
+        if not json_out:
+            return
+    dvlite_dir = os.path.dirname(cfg.files["project"].path) if "project" in cfg.files else None
+    shown = effective(cfg, dvlite_dir) if dvlite_dir else cfg.get_path("cache.dir")
+    if json_out:
+        origin = cfg.origin("cache.dir")
+        return ui.emit_json({"cache_dir": shown, "scope": origin.scope if origin else "default",
+                             "path": origin.path if origin else None})
+    if shown is None:
+        raise typer.Exit(1)
+    ui.say(shown)
 
 
 def doctor(json_out: bool = JSON) -> None:
@@ -211,3 +277,6 @@ def register(app: typer.Typer) -> None:
     app.command()(fsck)
     app.command()(config)
     app.command()(doctor)
+    cache_app = typer.Typer(help="The cache: where it is.", no_args_is_help=True)
+    cache_app.command("dir")(cache_dir)
+    app.add_typer(cache_app, name="cache")

@@ -14,11 +14,18 @@ from functools import cache
 CAP = 10  # changed files listed per directory before "and N more"
 
 
+class Mode:
+    """`-q` and `-v`, wherever they were typed (the entry point sets them once)."""
+
+    quiet = False  # print nothing but errors (and what --json asks for)
+    verbose = False  # more detail, and tracebacks on errors
+
+
 @cache
 def _console(stderr: bool):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False)
 
 
 def __getattr__(name: str):  # `ui.out` and `ui.err`, made when first used
@@ -48,6 +55,8 @@ def emit_json(value) -> None:
 
 
 def say(text: str, style: str | None = None) -> None:
+    if Mode.quiet:
+        return
     if style is None:
         sys.stdout.write(text + "\n")  # what rich prints for unstyled text, without loading it
         return
@@ -55,7 +64,14 @@ def say(text: str, style: str | None = None) -> None:
 
 
 def note(text: str) -> None:
-    _console(True).print(escape(text), style="dim")
+    if not Mode.quiet:
+        _console(True).print(escape(text), style="dim")
+
+
+def detail(text: str) -> None:
+    """A line only `-v` shows."""
+    if Mode.verbose and not Mode.quiet:
+        _console(True).print(escape(text), style="dim")
 
 
 def error(message: str, hint: str | None = None) -> None:
@@ -74,6 +90,8 @@ def human_size(n: int) -> str:
 
 
 def listing(paths: list[str], indent: str = "    ", cap: int = CAP, console=None) -> None:
+    if Mode.quiet and console is not _console(True):
+        return
     console = console or _console(False)
     for p in paths[:cap]:
         console.print(escape(f"{indent}{p}"))
@@ -82,6 +100,8 @@ def listing(paths: list[str], indent: str = "    ", cap: int = CAP, console=None
 
 
 def table(columns: list[str], rows: list[list[str]]) -> None:
+    if Mode.quiet:
+        return
     from rich.table import Table
 
     t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
@@ -93,7 +113,7 @@ def table(columns: list[str], rows: list[list[str]]) -> None:
 
 
 def git_hint(paths: list[str]) -> None:
-    if paths:
+    if paths and not Mode.quiet:
         quoted = " ".join(_shell_quote(p) for p in paths)
         say("\nTo track the changes with git, run:\n")
         sys.stdout.write(f"\tgit add {quoted}\n")  # verbatim: rich would expand a tab in a name

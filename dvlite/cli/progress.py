@@ -39,14 +39,18 @@ class RichCallback(Callback):
 
 @contextlib.contextmanager
 def transfer_progress(label: str, quiet: bool):
-    if quiet or not sys.stderr.isatty():
+    """A progress bar on a terminal (files, bytes in KiB/MiB as every summary prints them, rate,
+    ETA); nothing when stderr is not a terminal, with `quiet` (e.g. --json) or `-q`."""
+    from dvlite.cli.output import Mode
+
+    if quiet or Mode.quiet or not sys.stderr.isatty():
         yield NoOpCallback()
         return
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.fields[files]} files"),
-        DownloadColumn(),
+        DownloadColumn(binary_units=True),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )

@@ -5,11 +5,24 @@ from __future__ import annotations
 import typer
 
 from dvlite.cli import output as ui
-from dvlite.cli.common import JSON, REVS, find_repo, locked, report_problems
+from dvlite.cli.common import (
+    JSON,
+    REVS,
+    SCOPE_OPTIONS,
+    complete_remote,
+    complete_tracked,
+    config_for,
+    find_repo,
+    locked,
+    one_scope,
+    report_problems,
+)
 
-REMOTE = typer.Option(None, "-r", "--remote", help="Remote name (default: core.remote).")
+REMOTE = typer.Option(None, "-r", "--remote", help="Remote name (default: core.remote).",
+                      autocompletion=complete_remote)
+TARGETS = typer.Argument(None, help="Pointers, tracked paths, or files inside them.",
+                         autocompletion=complete_tracked)
 JOBS = typer.Option(None, "-j", "--jobs", min=1, max=256, help="Parallel transfers (default per backend).")
-QUIET = typer.Option(False, "-q", "--quiet", help="No progress bar.")
 RUN_CACHE = typer.Option(False, "--run-cache", help="Also move the pipeline run cache (records and outs).")
 
 
@@ -23,17 +36,30 @@ def _cfg():
     return find_repo(check_config=False).config
 
 
+def _scoped(system: bool, global_: bool, project: bool) -> tuple[object, str | None]:
+    """The config to edit and the scope named (None: the repository's files, as before)."""
+    scope = one_scope(system=system, **{"global": global_}, project=project)
+    return (config_for(scope) if scope else _cfg()), scope
+
+
+SYSTEM, GLOBAL, PROJECT = SCOPE_OPTIONS["system"], SCOPE_OPTIONS["global"], SCOPE_OPTIONS["project"]
+
+
 def remote_add(
     name: str = typer.Argument(...),
     url: str = typer.Argument(..., help="A path, file://, s3://, gs://, az://, sftp://, webdav://, http(s)://"),
     default: bool = typer.Option(False, "-d", "--default", help="Make it the default remote."),
     local: bool = typer.Option(False, "--local", help="Write to .dvlite/config.local (untracked)."),
+    system: bool = SYSTEM,
+    global_: bool = GLOBAL,
+    project: bool = PROJECT,
     force: bool = typer.Option(False, "-f", "--force", help="Replace an existing remote of that name."),
 ) -> None:
-    """Add a remote."""
+    """Add a remote (--global: for every repository of yours)."""
     from dvlite.remotes.config import add_remote
 
-    add_remote(_cfg(), name, url, default=default, local=local, force=force)
+    cfg, scope = _scoped(system, global_, project)
+    add_remote(cfg, name, url, default=default, local=local, force=force, scope=scope)
     ui.say(f"added remote {name} -> {url}" + (" (default)" if default else ""))
 
 
@@ -52,30 +78,39 @@ def remote_list(json_out: bool = JSON) -> None:
         ui.say(f"{r.name}\t{r.url}" + ("\t(default)" if r.name == default else ""))
 
 
-def remote_remove(name: str = typer.Argument(...)) -> None:
+def remote_remove(name: str = typer.Argument(..., autocompletion=complete_remote),
+                  system: bool = SYSTEM, global_: bool = GLOBAL, project: bool = PROJECT) -> None:
     """Remove a remote (and its local options)."""
     from dvlite.remotes.config import remove_remote
 
-    remove_remote(_cfg(), name)
+    cfg, scope = _scoped(system, global_, project)
+    remove_remote(cfg, name, scope)
     ui.say(f"removed remote {name}")
 
 
-def remote_rename(old: str = typer.Argument(...), new: str = typer.Argument(...)) -> None:
+def remote_rename(old: str = typer.Argument(..., autocompletion=complete_remote),
+                  new: str = typer.Argument(...),
+                  system: bool = SYSTEM, global_: bool = GLOBAL, project: bool = PROJECT) -> None:
     """Rename a remote."""
     from dvlite.remotes.config import rename_remote
 
-    rename_remote(_cfg(), old, new)
+    cfg, scope = _scoped(system, global_, project)
+    rename_remote(cfg, old, new, scope)
     ui.say(f"renamed remote {old} -> {new}")
 
 
 def remote_default(
-    name: str | None = typer.Argument(None, help="Set the default; without it, print it."),
+    name: str | None = typer.Argument(None, help="Set the default; without it, print it.",
+                                      autocompletion=complete_remote),
     unset: bool = typer.Option(False, "--unset", help="Clear the default."),
+    system: bool = SYSTEM,
+    global_: bool = GLOBAL,
+    project: bool = PROJECT,
 ) -> None:
     """Show or set the default remote."""
     from dvlite.remotes.config import set_default
 
-    cfg = _cfg()
+    cfg, scope = _scoped(system, global_, project)
     if name is None and not unset:
         current = cfg.get("core.remote")
         if current is None:
@@ -83,20 +118,24 @@ def remote_default(
             raise typer.Exit(1)
         ui.say(current)
         return
-    set_default(cfg, None if unset else name)
+    set_default(cfg, None if unset else name, scope)
 
 
 def remote_modify(
-    name: str = typer.Argument(...),
+    name: str = typer.Argument(..., autocompletion=complete_remote),
     key: str = typer.Argument(..., help="url, or an fsspec option: endpoint_url, key, secret, port, ..."),
     value: str | None = typer.Argument(None),
     local: bool = typer.Option(False, "--local", help="Write to .dvlite/config.local (for secrets)."),
+    system: bool = SYSTEM,
+    global_: bool = GLOBAL,
+    project: bool = PROJECT,
     unset: bool = typer.Option(False, "--unset", help="Remove the option."),
 ) -> None:
     """Set or unset one option of a remote."""
     from dvlite.remotes.config import modify_remote
 
-    modify_remote(_cfg(), name, key, value, local=local, unset=unset)
+    cfg, scope = _scoped(system, global_, project)
+    modify_remote(cfg, name, key, value, local=local, unset=unset, scope=scope)
 
 
 # --- transfers ------------------------------------------------------------------------
@@ -104,17 +143,16 @@ def remote_modify(
 def _revs(all_branches: bool, all_tags: bool, all_commits: bool):
     from dvlite.data.reach import Revisions
 
-    return Revisions(all_branches, all_tags, all_commits)
+    return Revisions(all_branches, all_tags, all_commits, experiments=False)  # exp push sends those
 
 
 def push(
-    targets: list[str] = typer.Argument(None, help="Pointers, tracked paths, or files inside them."),
+    targets: list[str] = TARGETS,
     remote: str | None = REMOTE,
     jobs: int | None = JOBS,
     all_branches: bool = REVS["all_branches"],
     all_tags: bool = REVS["all_tags"],
     all_commits: bool = REVS["all_commits"],
-    quiet: bool = QUIET,
     json_out: bool = JSON,
     run_cache: bool = RUN_CACHE,
 ) -> None:
@@ -122,7 +160,7 @@ def push(
     from dvlite import sync
 
     repo = find_repo()
-    with locked(repo, "push"), transfer_progress("push", quiet or json_out) as cb:
+    with locked(repo, "push"), transfer_progress("push", json_out) as cb:
         result = sync.push(repo, targets or [], remote, jobs, _revs(all_branches, all_tags, all_commits), cb,
                            run_cache=run_cache)
     if json_out:
@@ -131,8 +169,10 @@ def push(
         if result.uploaded:
             ui.say(f"pushed {result.uploaded} object(s), {ui.human_size(result.uploaded_bytes)} "
                    f"to {result.remote} ({result.present} already there)")
-        else:
+        elif not result.missing_locally and not result.failed:
             ui.say(f"Everything is already on {result.remote}.")
+        else:
+            ui.say(f"Nothing pushed to {result.remote}.")
         _report_missing(result.missing_locally, "not in the local cache, not pushed")
         if result.run_records:
             ui.say(f"pushed {result.run_records} run-cache record(s)")
@@ -145,13 +185,12 @@ def push(
 
 
 def fetch(
-    targets: list[str] = typer.Argument(None, help="Pointers, tracked paths, or files inside them."),
+    targets: list[str] = TARGETS,
     remote: str | None = REMOTE,
     jobs: int | None = JOBS,
     all_branches: bool = REVS["all_branches"],
     all_tags: bool = REVS["all_tags"],
     all_commits: bool = REVS["all_commits"],
-    quiet: bool = QUIET,
     json_out: bool = JSON,
     run_cache: bool = RUN_CACHE,
 ) -> None:
@@ -159,7 +198,7 @@ def fetch(
     from dvlite import sync
 
     repo = find_repo()
-    with locked(repo, "fetch"), transfer_progress("fetch", quiet or json_out) as cb:
+    with locked(repo, "fetch"), transfer_progress("fetch", json_out) as cb:
         result = sync.fetch(repo, targets or [], remote, jobs, _revs(all_branches, all_tags, all_commits), cb,
                             run_cache=run_cache)
     if json_out:
@@ -190,11 +229,10 @@ def _report_missing(items: list[tuple[str, list[str]]], what: str) -> None:
 
 
 def pull(
-    targets: list[str] = typer.Argument(None, help="Pointers, tracked paths, or files inside them."),
+    targets: list[str] = TARGETS,
     remote: str | None = REMOTE,
     jobs: int | None = JOBS,
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite workspace changes."),
-    quiet: bool = QUIET,
     json_out: bool = JSON,
     run_cache: bool = RUN_CACHE,
 ) -> None:
@@ -205,7 +243,7 @@ def pull(
 
     repo = find_repo()
     with locked(repo, "pull"):
-        with transfer_progress("pull", quiet or json_out) as cb:
+        with transfer_progress("pull", json_out) as cb:
             fetched = sync.fetch(repo, targets or [], remote, jobs, Revisions(), cb, run_cache=run_cache)
         checked = checkout_mod.checkout(repo, targets or [], force=force)
     if json_out:

@@ -7,7 +7,7 @@ import os
 import typer
 
 from dvlite.cli import output as ui
-from dvlite.cli.common import JSON
+from dvlite.cli.common import JSON, complete_remote, complete_tracked
 from dvlite.cli.common import cwd_rel as _cwd_rel
 from dvlite.cli.common import find_repo as _repo
 from dvlite.cli.common import locked as _locked
@@ -54,18 +54,24 @@ def add(
 # --- status -----------------------------------------------------------------------
 
 def status(
-    targets: list[str] = typer.Argument(None, help="Tracked paths (default: all)."),
-    quiet: bool = typer.Option(False, "-q", "--quiet", help="Print nothing; exit 1 if anything changed."),
+    targets: list[str] = typer.Argument(None, help="Tracked paths (default: all).",
+                                        autocompletion=complete_tracked),
     cloud: bool = typer.Option(False, "-c", "--cloud", help="Compare the cache with a remote instead."),
-    remote: str | None = typer.Option(None, "-r", "--remote", help="Remote for --cloud."),
+    remote: str | None = typer.Option(None, "-r", "--remote", help="Remote for --cloud.",
+                                      autocompletion=complete_remote),
+    jobs: int | None = typer.Option(None, "-j", "--jobs", min=1, max=256,
+                                    help="With --cloud: parallel requests (default per backend)."),
     json_out: bool = JSON,
 ) -> None:
     """Show tracked data that changed since it was added, or is missing."""
     from dvlite.data.status import status as workspace_status
 
     repo = _repo()
+    quiet = ui.Mode.quiet  # `-q`: nothing printed, the exit code tells (1: something changed)
     if cloud or remote:
-        return _cloud_status(repo, targets or [], remote, quiet, json_out)
+        return _cloud_status(repo, targets or [], remote, quiet, json_out, jobs)
+    from dvlite.dvc.legacy import unlinked
+
     results = workspace_status(repo, targets or [])
     changed = [r for r in results if not r.clean]
     stages = []
@@ -74,11 +80,18 @@ def status(
 
         stages = stage_status(repo)
     stale = [s for s in stages if s.state == "stale"]
+    unlinked_rels = [o.rel for o in unlinked(repo)]  # a commit from before the switch, not brought in
     if quiet:
-        raise typer.Exit(1 if changed or stale else 0)
+        raise typer.Exit(1 if changed or stale or unlinked_rels else 0)
     if json_out:
-        return ui.emit_json({"clean": not changed and not stale, "paths": results, "stages": stages})
-    if not results and not stages:
+        return ui.emit_json({"clean": not changed and not stale and not unlinked_rels, "paths": results,
+                             "stages": stages, "dvc_not_in_cache": unlinked_rels})
+    if unlinked_rels:
+        ui.say(f"{len(unlinked_rels)} path(s) tracked by DVC's files are not in the cache yet "
+               "(`dvlite checkout` takes them from the DVC cache, `dvlite pull` from the DVC remote):",
+               style="yellow")
+        ui.listing(unlinked_rels)
+    if not results and not stages and not unlinked_rels:
         ui.say("No tracked data. Track some with `dvlite add PATH`.")
         return
     if not changed and results:
@@ -96,10 +109,11 @@ def status(
             ui.say(f"    {s.name}: stale ({'; '.join(s.reasons)})", style="yellow")
 
 
-def _cloud_status(repo, targets: list[str], remote: str | None, quiet: bool, json_out: bool) -> None:
+def _cloud_status(repo, targets: list[str], remote: str | None, quiet: bool, json_out: bool,
+                  jobs: int | None) -> None:
     from dvlite.remotes.cloud import cloud_status
 
-    name, results = cloud_status(repo, targets, remote)
+    name, results = cloud_status(repo, targets, remote, jobs)
     behind = [r for r in results if r.state != "in sync"]
     if quiet:
         raise typer.Exit(1 if behind else 0)
@@ -116,19 +130,22 @@ def _cloud_status(repo, targets: list[str], remote: str | None, quiet: bool, jso
 # --- checkout ---------------------------------------------------------------------
 
 def checkout(
-    targets: list[str] = typer.Argument(None, help="Tracked paths (default: all)."),
+    targets: list[str] = typer.Argument(None, help="Tracked paths (default: all).",
+                                        autocompletion=complete_tracked),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite changes that are not in the cache."),
     relink: bool = typer.Option(False, "--relink", help="Re-apply the link type to every file."),
     json_out: bool = JSON,
 ) -> None:
     """Make the workspace match the pointers (after git checkout, pull, or a branch switch)."""
     from dvlite.data.checkout import checkout as checkout_paths
+    from dvlite.sync import bring_in_legacy
 
     repo = _repo()
     with _locked(repo, "checkout"):
+        legacy = bring_in_legacy(repo, targets or [], use_remote=False)
         result = checkout_paths(repo, targets or [], force=force, relink=relink)
     if json_out:
-        ui.emit_json(result)
+        ui.emit_json({**ui.to_plain(result), "dvc_missing": legacy.missing} if legacy.missing else result)
     else:
         ui.say(
             f"{len(result.written)} written, {len(result.removed)} removed, "
@@ -136,7 +153,9 @@ def checkout(
         )
         _report_problems(result.missing, "not in the cache")
         _report_problems(result.corrupt, "corrupt in the cache (not checked out)")
-    if not result.ok:
+        _report_problems(legacy.missing, "tracked by DVC's files, not in the DVC cache (`dvlite pull` "
+                                         "fetches them from the DVC remote)")
+    if not result.ok or not legacy.ok:
         raise typer.Exit(4)
 
 
@@ -145,15 +164,33 @@ def checkout(
 def diff(
     a_rev: str | None = typer.Argument(None, help="Old revision (default HEAD)."),
     b_rev: str | None = typer.Argument(None, help="New revision (default: the workspace)."),
+    targets: list[str] | None = typer.Option(None, "--targets", help="Limit to these paths (repeatable)."),
+    table: bool = typer.Option(False, "--table", help="Also diff inside modified tables: schema and rows."),
+    key: str | None = typer.Option(None, "--key", help="With --table: key column(s), comma-separated."),
+    md: bool = typer.Option(False, "--md", help="With --table: the table diffs as Markdown."),
     json_out: bool = JSON,
 ) -> None:
     """Files added, deleted, modified and renamed in tracked data between revisions."""
+    from dvlite.cli.tables import key_columns, render_diff
     from dvlite.data.history import diff_revs
+    from dvlite.errors import BadInputError
+    from dvlite.outputs import to_rel
+    from dvlite.tables.ops import diff_changed
 
     repo = _repo()
-    result = diff_revs(repo, a_rev, b_rev)
+    if (key or md) and not table:
+        raise BadInputError("--key and --md go with --table")
+    paths = [to_rel(repo, t) for t in targets or []]
+    paths = [] if "" in paths else paths  # the repository root: everything
+    result = diff_revs(repo, a_rev, b_rev, paths)
+    tables = diff_changed(repo, a_rev, b_rev, paths, key_columns(key)) if table else []
     if json_out:
-        return ui.emit_json(result)
+        return ui.emit_json({"a": result.a, "b": result.b, "changes": result.changes,
+                             "unreadable": result.unreadable, "tables": tables} if table else result)
+    if md:
+        for t in tables:
+            render_diff(t, md=True)
+        return
     for path in result.unreadable:
         ui.error(f"{path}: manifest not in the cache; its files are not compared")
     if not result.changes:
@@ -169,6 +206,9 @@ def diff(
     ui.table(["change", "path", "size"], rows)
     counts = {k: sum(c.kind == k for c in result.changes) for k in ("added", "deleted", "modified", "renamed")}
     ui.say(", ".join(f"{n} {k}" for k, n in counts.items()))
+    for t in tables:
+        ui.say("")
+        render_diff(t, md=False)
 
 
 def ls_cmd(
@@ -195,7 +235,9 @@ def ls_cmd(
 # --- remove, move, unprotect ------------------------------------------------------
 
 def remove(
-    pointers: list[str] = typer.Argument(..., help="Pointer files (PATH.dvl) or tracked paths."),
+    pointers: list[str] = typer.Argument(..., help="Pointer files (PATH.dvl) or tracked paths.",
+                                         autocompletion=complete_tracked),
+    json_out: bool = JSON,
 ) -> None:
     """Stop tracking: remove the pointer and its .gitignore line, keep the data."""
     from dvlite.data import edit
@@ -203,6 +245,8 @@ def remove(
     repo = _repo()
     with _locked(repo, "remove"):
         results = edit.remove(repo, pointers)
+    if json_out:
+        return ui.emit_json({"removed": results})
     for r in results:
         ui.say(f"stopped tracking {r.path} (data kept)")
     hint = [_cwd_rel(repo, r.pointer_path) for r in results]
@@ -210,25 +254,31 @@ def remove(
     ui.git_hint(hint)
 
 
-def move(src: str = typer.Argument(...), dst: str = typer.Argument(...)) -> None:
+def move(src: str = typer.Argument(..., autocompletion=complete_tracked), dst: str = typer.Argument(...),
+         json_out: bool = JSON) -> None:
     """Move tracked data and its pointer together."""
     from dvlite.data import edit
 
     repo = _repo()
     with _locked(repo, "move"):
         r = edit.move(repo, src, dst)
+    if json_out:
+        return ui.emit_json(r)
     ui.say(f"moved {r.src} -> {r.dst}")
     ui.git_hint([_cwd_rel(repo, r.src + ".dvl"), _cwd_rel(repo, r.dst + ".dvl")]
                 + [_cwd_rel(repo, g) for g in r.gitignores])
 
 
-def unprotect(paths: list[str] = typer.Argument(...)) -> None:
+def unprotect(paths: list[str] = typer.Argument(..., autocompletion=complete_tracked),
+              json_out: bool = JSON) -> None:
     """Replace linked (read-only) workspace files with private writable copies."""
     from dvlite.data import edit
 
     repo = _repo()
     with _locked(repo, "unprotect"):
         done = edit.unprotect(repo, paths)
+    if json_out:
+        return ui.emit_json({"unprotected": [repo.rel(p) if os.path.isabs(p) else p for p in done]})
     ui.say(f"{len(done)} file(s) made writable")
 
 

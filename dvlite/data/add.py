@@ -14,7 +14,7 @@ from dvlite.gitignore import add_ignore
 from dvlite.outputs import StageOut, Tracked, expand_args, load_tracked, owner_of, to_rel
 from dvlite.repo import Repo
 from dvlite.workspace.hasher import Hasher
-from dvlite.workspace.scan import FileStat, fingerprint, scan_tree, stat_single
+from dvlite.workspace.scan import FileStat, TreeStamp, scan_with_stamp, stat_single
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,10 @@ def _check_addable(repo: Repo, arg: str, tracked: list[Tracked]) -> str:
     if rel.endswith(SUFFIX):
         raise BadInputError(f"{arg} is a pointer file; add the data path instead")
     absolute = repo.abs(rel)
+    ignored = repo.ignores.check(rel, os.path.isdir(absolute))
+    if ignored is not None and ignored.ignored:
+        raise BadInputError(f"{arg} is ignored by {ignored.source}:{ignored.line} ({ignored.pattern})",
+                            hint="remove or negate that line to track it")
     link = repo.guard.symlink_in(rel)
     if link is not None and link != rel:
         raise repo.guard.refusal(link)
@@ -67,8 +71,8 @@ def _check_addable(repo: Repo, arg: str, tracked: list[Tracked]) -> str:
     return rel
 
 
-def _ingest_dir(repo: Repo, hasher: Hasher, rel: str) -> tuple[Manifest, list[FileStat]]:
-    files = scan_tree(repo.abs(rel), repo.odb.objects_dir)
+def _ingest_dir(repo: Repo, hasher: Hasher, rel: str) -> tuple[Manifest, TreeStamp]:
+    files, stamp = scan_with_stamp(repo.abs(rel), repo.odb.objects_dir, None, ignores=repo.ignores)
     for f in files:  # manifests are UTF-8 JSON; say so instead of crashing on encode
         try:
             f.rel.encode("utf-8")
@@ -80,7 +84,7 @@ def _ingest_dir(repo: Repo, hasher: Hasher, rel: str) -> tuple[Manifest, list[Fi
             ) from None
     digests = hasher.digests(files, store=True)
     entries = [Entry(f.rel, digests[f.rel], f.st.st_size, f.executable) for f in files]
-    return Manifest.build(entries), files
+    return Manifest.build(entries), stamp
 
 
 def add(repo: Repo, args: list[str]) -> list[AddResult]:
@@ -93,14 +97,14 @@ def add(repo: Repo, args: list[str]) -> list[AddResult]:
     hasher = repo.hasher()
     staged: list[tuple[str, Pointer]] = []
     manifests: list[Manifest] = []
-    scanned: list[tuple[str, str, list[FileStat]]] = []
+    scanned: list[tuple[str, str, TreeStamp]] = []
     for rel in rels:
         absolute = repo.abs(rel)
         if os.path.isdir(absolute):
-            manifest, files = _ingest_dir(repo, hasher, rel)
+            manifest, tree = _ingest_dir(repo, hasher, rel)
             manifests.append(manifest)
             digest = manifest.digest()
-            scanned.append((rel, digest.hex, files))
+            scanned.append((rel, digest.hex, tree))
             staged.append((rel, Pointer("dir", digest, manifest.size, len(manifest.entries))))
         else:
             st = stat_single(absolute, repo.odb.objects_dir)
@@ -110,8 +114,8 @@ def add(repo: Repo, args: list[str]) -> list[AddResult]:
     for manifest in manifests:
         repo.odb.put_bytes(manifest.to_bytes(), durable=True)
     cache_stamp = repo.odb.stamp()
-    for rel, digest_hex, files in scanned:
-        stamp = fingerprint(files, cache_stamp)
+    for rel, digest_hex, tree in scanned:
+        stamp = tree.digest(cache_stamp)
         if stamp is not None:
             repo.state.put_tree(rel, digest_hex, stamp)
     results = []

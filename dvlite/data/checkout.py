@@ -69,7 +69,7 @@ def _plan_file(repo, hasher, t: Tracked, plan: _Plan, result, force: bool, relin
         plan.replace_files.append(t.rel)
     elif os.path.isdir(absolute):
         links: list[str] = []
-        files = scan_tree(absolute, repo.odb.objects_dir, links)
+        files = scan_tree(absolute, repo.odb.objects_dir, links, ignores=repo.ignores)
         lost = [f"{t.rel}/{f.rel}" for f in files
                 if not _is_saved(repo, hasher, FileStat(f"{t.rel}/{f.rel}", f.path, f.st))]
         lost += [f"{t.rel}/{rel}" for rel in links]  # links are not in the cache either
@@ -117,7 +117,7 @@ def _on_disk(repo: Repo, t: Tracked, inner: str | None, plan: _Plan, hasher, for
         return [FileStat(inner, top, os.stat(top))]
     if os.path.isdir(top):
         prefix = inner + "/" if inner else ""
-        found = scan_tree(top, repo.odb.objects_dir, links)
+        found = scan_tree(top, repo.odb.objects_dir, links, ignores=repo.ignores)
         links[:] = [prefix + rel for rel in links]
         return [FileStat(prefix + f.rel, f.path, f.st) for f in found]
     return []
@@ -198,7 +198,10 @@ def checkout(repo: Repo, targets: list[str], force: bool = False, relink: bool =
             hint="record them with `dvlite add`, or discard them with `dvlite checkout --force`",
         )
     replaced = set(plan.replace_dirs) | set(plan.replace_files)
-    for rel, *_ in plan.writes:  # refuse a symlink on the way before anything changes
+    # refuse a symlink on the way before anything changes: once per directory written into
+    # (a missing directory is not remembered as checked, so not once per file)
+    parents = {rel.rpartition("/")[0]: rel for rel, *_ in plan.writes}
+    for parent, rel in parents.items():
         if not any(rel.startswith(r + "/") for r in replaced):
             repo.guard.check_parents(rel)
     for rel in plan.removes:
@@ -225,14 +228,19 @@ def _apply(repo: Repo, hasher: Hasher, plan: _Plan, result: CheckoutResult) -> N
 
     def one(item: tuple[str, str, bool]) -> tuple[str, str, str | None]:
         rel, digest, executable = item
-        path = repo.abs(rel)
-        if os.path.isdir(path) and not os.path.islink(path):
-            repo.guard.remove_tree(rel)
+        written: list = []
         try:
-            materialiser.materialise(digest, rel, executable, loose=loose[digest] >= 0)
+            try:
+                materialiser.materialise(digest, rel, executable, loose[digest] >= 0, written)
+            except IsADirectoryError:  # a directory where the file goes: rare, so not stat'ed first
+                repo.guard.remove_tree(rel)
+                materialiser.materialise(digest, rel, executable, loose[digest] >= 0, written)
         except IntegrityError:
             return rel, digest, "missing" if not repo.odb.contains(digest) else "corrupt"
-        hasher.remember_written(path, digest)
+        if written:
+            hasher.remember(rel, written[0], digest)
+        else:  # a link: the stat of what is there now
+            hasher.remember_written(repo.abs(rel), digest)
         return rel, digest, None
 
     # In digest order, consecutive creates land in different directories, which ext4 does
@@ -240,7 +248,7 @@ def _apply(repo: Repo, hasher: Hasher, plan: _Plan, result: CheckoutResult) -> N
     # Small objects in this thread (threads only contend for the GIL over such short system
     # calls: 200,000 tiny files took 24 s in one thread, 30 s in 8), large ones in threads.
     writes = sorted(plan.writes, key=lambda w: w[1])
-    loose = {digest: repo.odb.size_if_loose(digest) for _, digest, _ in writes}
+    loose = {digest: repo.odb.size_if_loose(digest, packed_first=True) for _, digest, _ in writes}
     small = [w for w in writes if loose[w[1]] < THREADED_ABOVE]
     large = [w for w in writes if loose[w[1]] >= THREADED_ABOVE]
     with ThreadPoolExecutor(JOBS) as pool:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from dvlite.formats.manifest import Change, Entry, diff
 from dvlite.outputs import Tracked, load_tracked, outputs_at, to_rel
 from dvlite.repo import Repo
-from dvlite.workspace.hasher import Hasher
 from dvlite.workspace.scan import FileStat, is_linked_object, scan_tree, stat_single
 
 
@@ -17,7 +16,7 @@ def tracked_at(repo: Repo, rev: str | None) -> list[Tracked]:
     if rev is None:
         return load_tracked(repo)
     scm = repo.require_scm()
-    return outputs_at(scm, rev, rev)
+    return outputs_at(scm, rev, rev, repo)
 
 
 def _flatten(repo: Repo, tracked: list[Tracked], unreadable: list[str]) -> dict[str, Entry]:
@@ -38,7 +37,7 @@ def _flatten(repo: Repo, tracked: list[Tracked], unreadable: list[str]) -> dict[
 
 def _workspace_files(repo: Repo, tracked: list[Tracked]) -> dict[str, Entry]:
     """What is on disk at the tracked paths now (hashing only what the stat cache lacks)."""
-    hasher = Hasher(repo.state, repo.odb, repo.root)
+    hasher = repo.hasher()
     files: list[FileStat] = []
     in_dirs: set[str] = set()  # executable bits count only inside directories, as in manifests
     for t in tracked:
@@ -48,7 +47,7 @@ def _workspace_files(repo: Repo, tracked: list[Tracked]) -> dict[str, Entry]:
             continue  # behind a symlink: not the tracked data (its files read as deleted)
         if os.path.isdir(absolute):
             found = [FileStat(f"{t.rel}/{f.rel}", f.path, f.st)
-                     for f in scan_tree(absolute, repo.odb.objects_dir, links=[])]
+                     for f in scan_tree(absolute, repo.odb.objects_dir, links=[], ignores=repo.ignores)]
             in_dirs.update(f.rel for f in found)
             files += found
         elif os.path.isfile(absolute):
@@ -69,16 +68,36 @@ class DiffResult:
     unreadable: list[str]  # tracked directories whose manifest is not in the cache (not fetched)
 
 
-def diff_revs(repo: Repo, a_rev: str | None, b_rev: str | None) -> DiffResult:
+def _linked_at(repo: Repo, rev: str | None, unreadable: list[str]) -> list[Tracked]:
+    """What is tracked at `rev`, with what DVC's files track there (a commit from before the
+    switch) brought in from the DVC cache; what it lacks is unreadable."""
+    from dvlite.dvc.legacy import bring_in, unlinked
+
+    legacy = unlinked(repo, rev)
+    if legacy:
+        unreadable += [rel for rel, _ in bring_in(repo, legacy, rev).missing]
+    return tracked_at(repo, rev)
+
+
+def _under(rel: str | None, targets: list[str]) -> bool:
+    return rel is not None and any(rel == t or rel.startswith(t + "/") for t in targets)
+
+
+def diff_revs(repo: Repo, a_rev: str | None, b_rev: str | None,
+              targets: list[str] | None = None) -> DiffResult:
+    """Changes of tracked files from `a_rev` (default HEAD) to `b_rev` (None: the workspace),
+    limited to `targets` (repository-relative paths) when given."""
     a_label = a_rev or "HEAD"
-    a_tracked = tracked_at(repo, a_label)
     unreadable: list[str] = []
-    a_files = _flatten(repo, a_tracked, unreadable)
+    a_files = _flatten(repo, _linked_at(repo, a_label, unreadable), unreadable)
     if b_rev is None:
-        b_files = _workspace_files(repo, load_tracked(repo))
+        b_files = _workspace_files(repo, _linked_at(repo, None, unreadable))
     else:
-        b_files = _flatten(repo, tracked_at(repo, b_rev), unreadable)
-    return DiffResult(a_label, b_rev or "workspace", diff(a_files, b_files), sorted(set(unreadable)))
+        b_files = _flatten(repo, _linked_at(repo, b_rev, unreadable), unreadable)
+    changes = diff(a_files, b_files)
+    if targets:
+        changes = [c for c in changes if _under(c.path, targets) or _under(c.old_path, targets)]
+    return DiffResult(a_label, b_rev or "workspace", changes, sorted(set(unreadable)))
 
 
 @dataclass(frozen=True)

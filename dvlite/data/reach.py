@@ -1,14 +1,18 @@
-"""Which objects some revisions need: the pointers of the workspace and of chosen commits, and
-what their manifests list. Below both `gc` (keep these) and the transfers (send these)."""
+"""Which objects some revisions need: the pointers of the workspace and of chosen commits (and of
+every experiment, unless told otherwise), and what their manifests list. Below both `gc` (keep
+these) and the transfers (send these)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dvlite import scm as scm_mod
 from dvlite.errors import IntegrityError, UnsafePathError
 from dvlite.formats.manifest import Manifest
 from dvlite.outputs import Tracked, load_tracked, outputs_at
 from dvlite.repo import Repo
+
+EXPERIMENTS = "refs/exps/"
 
 
 @dataclass(frozen=True)
@@ -16,6 +20,7 @@ class Revisions:
     all_branches: bool = False
     all_tags: bool = False
     all_commits: bool = False
+    experiments: bool = True  # the commits of `refs/exps/` (gc keeps experiments' data)
 
     @property
     def any(self) -> bool:
@@ -25,10 +30,13 @@ class Revisions:
 def kept_outputs(repo: Repo, revs: Revisions) -> list[tuple[str, Tracked]]:
     """(where, output) for the workspace and every chosen revision."""
     out = [("workspace", t) for t in load_tracked(repo)]
+    shas: set[str] = set()
     if revs.any:
-        scm = repo.require_scm()
-        for sha in sorted(scm.revisions(revs.all_branches, revs.all_tags, revs.all_commits)):
-            out += [(sha[:10], t) for t in outputs_at(scm, sha, sha[:10])]
+        shas |= repo.require_scm().revisions(revs.all_branches, revs.all_tags, revs.all_commits)
+    if revs.experiments and repo.scm is not None:
+        shas |= {sha for _ref, sha, _when, _subject in scm_mod.refs_under(repo.scm.worktree, EXPERIMENTS)}
+    for sha in sorted(shas):
+        out += [(sha[:10], t) for t in outputs_at(repo.require_scm(), sha, sha[:10], repo)]
     return out
 
 

@@ -10,7 +10,8 @@ from dvlite.formats.manifest import Manifest
 from dvlite.outputs import Tracked, load_tracked, select
 from dvlite.repo import Repo
 from dvlite.workspace.hasher import Hasher
-from dvlite.workspace.scan import FileStat, fingerprint, is_linked_object, scan_tree, stat_single
+from dvlite.workspace.scan import (FileStat, is_linked_object, scan_tree, stat_single,
+                                   tree_fingerprint)
 
 
 class Flag:
@@ -110,11 +111,12 @@ def status_of(repo: Repo, t: Tracked, hasher: Hasher, cache_stamp: str) -> PathS
         if os.path.isdir(absolute):
             flags.append(Flag.MODIFIED)  # nothing to compare against; say so rather than guess
         return PathStatus(t.rel, "dir", tuple(flags))
-    links: list[str] = []
-    files = scan_tree(absolute, repo.odb.objects_dir, links) if os.path.isdir(absolute) else None
-    stamp = fingerprint(files, cache_stamp) if files is not None and not links else None
+    is_dir = os.path.isdir(absolute) and not os.path.islink(absolute)
+    stamp = tree_fingerprint(absolute, repo.odb.objects_dir, cache_stamp, repo.ignores) if is_dir else None
     if stamp is not None and repo.state.tree_matches(t.rel, digest, stamp):
         return PathStatus(t.rel, "dir", ())  # every file's stat is as when last seen clean
+    links: list[str] = []
+    files = scan_tree(absolute, repo.odb.objects_dir, links, ignores=repo.ignores) if is_dir else None
     try:
         manifest = repo.odb.manifest(digest, t.pointer_rel)
     except UnsafePathError:
@@ -127,7 +129,9 @@ def status_of(repo: Repo, t: Tracked, hasher: Hasher, cache_stamp: str) -> PathS
         changes = _dir_changes(manifest, files, hasher) + [FileChange(Change.SYMLINK, r) for r in links]
         if changes:
             flags.append(Flag.MODIFIED)
-        elif not flags and stamp is not None:
+        elif not flags and stamp is not None and not links:
+            # the stamp taken before the comparison: if the tree changed since, its next
+            # stamp differs (mtimes only move on), so this one never hides a change
             repo.state.put_tree(t.rel, digest, stamp)
     elif "deleted" not in flags:
         flags.append(Flag.MODIFIED)

@@ -111,3 +111,41 @@ class FsStore:
 
     def describe(self, found: Found) -> str:
         return f"{self.label}: {found.path}"
+
+
+class _Keys:
+    """What `dvlite.remotes.config.remote_configs` asks of a Config: DVC's config is the
+    project's, so a relative URL is taken from the repository root."""
+
+    def __init__(self, root: str, keys: dict):
+        self.repo_root, self._keys = root, keys
+
+    def items(self) -> dict:
+        return dict(self._keys)
+
+    def origin(self, key: str) -> None:
+        return None
+
+
+def open_remote(root: str, config, settings) -> LocalStore | FsStore | None:
+    """The DVC remote a repository's DVC config names (core.remote, or its only remote), as a
+    store to read objects from; None when it names none. `config` is the merged DvcConfig,
+    `settings` the dvlite keys `dvlite.dvc.settings.convert` made of it."""
+    from dvlite.dvc import dvcconfig
+    from dvlite.remotes.backend import Remote
+    from dvlite.remotes.config import remote_configs
+
+    configs = remote_configs(_Keys(root, {**settings.shared, **settings.local}))
+    name = config.get("core", "remote")
+    name = dvcconfig.as_text(name).lower() if name is not None else None
+    if name is None:
+        name = next(iter(configs)) if len(configs) == 1 else None
+    if name is None:
+        return None
+    if name not in configs:
+        raise FormatError(f".dvc/config: core.remote names {name!r}, which has no url")
+    cfg, label = configs[name], f"DVC remote {name!r}"
+    if cfg.protocol in ("file", "local"):
+        url = cfg.url.removeprefix("file://")
+        return LocalStore(url if os.path.isabs(url) else os.path.join(root, url), label)
+    return FsStore(Remote(cfg), label)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dvlite.dvc import dvcconfig, dvcfile, pipelines, settings
-from dvlite.dvc.cache import FsStore, LocalStore
+from dvlite.dvc.cache import LocalStore, open_remote
 from dvlite.dvc.objects import Importer, Missing
 from dvlite.dvc.paths import check_path
 from dvlite.errors import BadInputError, FormatError, IntegrityError
@@ -246,36 +246,8 @@ class MigrateResult:
     initialised: bool  # .dvlite/ was created by this run
 
 
-class _Keys:
-    """The two things `dvlite.remotes.backend.remote_configs` asks of a Config."""
-
-    def __init__(self, root: str, keys: dict):
-        self.repo_root, self._keys = root, keys
-
-    def items(self) -> dict:
-        return dict(self._keys)
-
-
 def _remote_maker(s: Survey) -> Callable:
-    def make():
-        from dvlite.remotes.backend import Remote
-        from dvlite.remotes.config import remote_configs
-
-        configs = remote_configs(_Keys(s.root, {**s.settings.shared, **s.settings.local}))
-        name = s.config.get("core", "remote")
-        name = dvcconfig.as_text(name).lower() if name is not None else None
-        if name is None:
-            name = next(iter(configs)) if len(configs) == 1 else None
-        if name is None:
-            return None
-        if name not in configs:
-            raise FormatError(f".dvc/config: core.remote names {name!r}, which has no url")
-        cfg, label = configs[name], f"DVC remote {name!r}"
-        if cfg.protocol in ("file", "local"):
-            return LocalStore(cfg.url.removeprefix("file://"), label)
-        return FsStore(Remote(cfg), label)
-
-    return make
+    return lambda: open_remote(s.root, s.config, s.settings)
 
 
 def _pointer(f: dvcfile.DvcFile, importer: Importer) -> bytes:
@@ -387,6 +359,8 @@ def apply(s: Survey, on_wait: Callable, callback=None, remove_dvc: bool = False)
     from fsspec.callbacks import NoOpCallback
 
     from dvlite.fsutil import remove_file, remove_tree
+    from dvlite.repo import exclude_local_files
+    from dvlite.storage.md5index import Md5Index
 
     callback = callback or NoOpCallback()
     repo, fresh = _open_repo(s)
@@ -398,7 +372,8 @@ def apply(s: Survey, on_wait: Callable, callback=None, remove_dvc: bool = False)
             importer = Importer(repo.odb, s.root,
                                 LocalStore(s.abs(dvcconfig.cache_dir(s.config, ".dvc/config")),
                                            "the DVC cache"),
-                                _remote_maker(s), os.path.join(repo.dvlite_dir, "tmp"), callback)
+                                _remote_maker(s), os.path.join(repo.dvlite_dir, "tmp"), callback,
+                                index=Md5Index(repo.cache_dir))
             files = _convert(s, repo, importer, notes)
             targets, unchanged = _compare(s, files)
             config = _config_changes(repo, s, fresh, notes)
@@ -406,6 +381,7 @@ def apply(s: Survey, on_wait: Callable, callback=None, remove_dvc: bool = False)
             removed = removable(s) if remove_dvc else []
             for rel in removed:
                 remove_file(s.abs(rel))
+            exclude_local_files(s.root)  # commits from before the switch keep the cache out of git status
     except BaseException:
         if fresh:
             remove_tree(repo.dvlite_dir)

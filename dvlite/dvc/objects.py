@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from dvlite.digest import ALGORITHM, Digest, hash_bytes
 from dvlite.dvc import hashing
 from dvlite.dvc.cache import SMALL, Found, FsStore, LocalStore
-from dvlite.errors import IntegrityError
+from dvlite.errors import DvliteError, IntegrityError
 from dvlite.formats.manifest import Entry, Manifest
 from dvlite.fsutil import check_inside, sync_barrier
 from dvlite.storage.cache import Cache
+from dvlite.storage.md5index import Known, Md5Index
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class Importer:
     callback: object  # fsspec Callback: relative_update(bytes) per object
     counts: Counts = field(default_factory=Counts)
     manifests: list = field(default_factory=list)
+    index: Md5Index | None = None  # learns each md5 -> XXH3-128 link; known ones skip the search
     _remote: object = None
     _remote_made: bool = False
 
@@ -163,8 +165,32 @@ class Importer:
             return got
         return _Bytes("remote", got.data, got.path, got.xxh3, got.size)
 
+    def _known(self, md5: str, is_dir: bool, hash_name: str) -> Known | None:
+        """A link learned before whose object the cache holds (for a directory: every file too)."""
+        if self.index is None:
+            return None
+        known = self.index.lookup([(md5, is_dir, hash_name)]).get((md5, is_dir, hash_name))
+        if known is None or not self.odb.contains(known.digest):
+            return None
+        if is_dir:
+            try:
+                manifest = self.odb.manifest(known.digest, f"md5 {md5}.dir")
+            except DvliteError:
+                return None
+            if self.odb.missing(e.digest for e in manifest.entries):
+                return None
+        return known
+
+    def _learn(self, md5: str, is_dir: bool, hash_name: str, m: Measured) -> None:
+        if self.index is not None:
+            self.index.learn((md5, is_dir, hash_name), Known(m.kind, m.digest.hex, m.size, m.files))
+
     def file(self, md5: str, hash_name: str, rel: str, store: bool, origin: str) -> Measured | None:
         """The file object `md5` as dvlite records it; stored in the cache when `store`."""
+        known = self._known(md5, False, hash_name)
+        if known is not None:
+            self.callback.relative_update(known.size)
+            return Measured("file", Digest(ALGORITHM, known.digest), known.size, 1)
         got = self._find_file(md5, hash_name, rel, origin)
         if got is None:
             return None
@@ -179,7 +205,10 @@ class Importer:
         setattr(self.counts, source, getattr(self.counts, source) + 1)
         self.counts.bytes += got.size
         self.callback.relative_update(got.size)
-        return Measured("file", Digest(ALGORITHM, got.xxh3), got.size, 1)
+        measured = Measured("file", Digest(ALGORITHM, got.xxh3), got.size, 1)
+        if store:
+            self._learn(md5, False, hash_name, measured)
+        return measured
 
     def _store(self, got: _Bytes, origin: str) -> None:
         if got.data is not None:
@@ -230,6 +259,9 @@ class Importer:
     def directory(self, md5: str, hash_name: str, rel: str, store: bool, origin: str) -> Measured | None:
         """The directory whose listing is `md5`.dir, as dvlite records it; its files stored when
         `store` (and its manifest by `finish`). Missing: None, or Missing for a missing file."""
+        known = self._known(md5, True, hash_name)
+        if known is not None:
+            return Measured("dir", Digest(ALGORITHM, known.digest), known.size, known.files)
         listing = self._listing(md5, hash_name, rel)
         if listing is None:
             return None
@@ -241,9 +273,11 @@ class Importer:
                 raise Missing(f"{inner} (md5 {e.md5})")
             entries.append(Entry(e.relpath, m.digest.hex, m.size, self._executable(inner, e.isexec)))
         manifest = Manifest.build(entries)
+        measured = Measured("dir", manifest.digest(), manifest.size, len(entries))
         if store:
             self.manifests.append(manifest)
-        return Measured("dir", manifest.digest(), manifest.size, len(entries))
+            self._learn(md5, True, hash_name, measured)
+        return measured
 
     def measure(self, md5: str, is_dir: bool, hash_name: str, rel: str, store: bool,
                 origin: str) -> Measured | None:
@@ -257,6 +291,8 @@ class Importer:
         for manifest in self.manifests:
             self.odb.put_bytes(manifest.to_bytes(), durable=True)
         self.manifests.clear()
+        if self.index is not None:  # links last: they name objects the cache now holds
+            self.index.save()
 
 
 class Missing(Exception):

@@ -22,8 +22,9 @@ from dvlite.errors import IntegrityError
 PACK_MAGIC = b"DVLPACK1"
 INDEX_MAGIC = b"DVLIDX01"
 PACK_BELOW = 1 << 20  # objects smaller than this travel in packs
-PACK_TARGET = 32 << 20  # a remote pack is closed once it holds this many bytes
-CACHE_PACK_TARGET = 16 << 20  # packs in the cache: they are built in memory during add/fetch
+PACK_TARGET = 8 << 20  # a remote pack is closed once it holds this many bytes (two in flight:
+# 32 MiB packs put a push of 10,000 small files at 215 MiB, 8 MiB ones at about 120; performance.md)
+CACHE_PACK_TARGET = 8 << 20  # packs in the cache: they are built in memory during add/fetch
 MAX_PACK = 1 << 40  # no pack dvlite writes comes near; an index claiming more is damaged
 MAX_INDEX = 64 << 20  # an index of ~2 million objects: read no bigger one
 _HEAD = struct.Struct("<8s16sQQ")
@@ -103,9 +104,10 @@ class Pack:
     index: PackIndex
 
 
-def build_pack(objects: Iterable[tuple[str, bytes]]) -> Pack:
+def build_pack(objects: Iterable[tuple[str, bytes]], as_bytes: bool = True) -> Pack:
     """One pack from (digest, bytes) pairs, in the order given. The objects are copied into
-    one buffer as the iterable yields them, so the caller need not hold them all."""
+    one buffer as the iterable yields them, so the caller need not hold them all. `as_bytes`
+    False leaves the pack in that buffer (a local write takes it; no second copy in memory)."""
     buf = bytearray(PACK_MAGIC)
     entries: dict[str, tuple[int, int]] = {}
     for digest, data in objects:
@@ -113,7 +115,7 @@ def build_pack(objects: Iterable[tuple[str, bytes]]) -> Pack:
             continue
         entries[digest] = (len(buf), len(data))
         buf += data
-    data = bytes(buf)  # some backends (adlfs) take only bytes; the buffer is freed on return
+    data = bytes(buf) if as_bytes else buf  # some backends (adlfs) take only bytes
     del buf
     digest = hash_bytes(data).hex
     return Pack(digest, data, PackIndex(digest, len(data), entries))

@@ -16,6 +16,15 @@ A pointer written by `dvlite import` also names where its data came from:
       rev: "v1.0"         # the revision asked for (HEAD: the source's default branch)
       rev_lock: "5d2f..." # the commit that revision resolved to
       path: "data/images" # the tracked path inside the source repository
+
+A pointer written by `dvlite import-url` names the URL instead, and the version marker the
+backend gave for it (what `dvlite update` compares before downloading again):
+
+    source:
+      url: "s3://bucket/raw/images"
+      version:
+        etag: "\"9b2cf...\""  # any of etag, version_id, checksum, mtime, size (a file)
+        listing: "5e0c..."     # a directory: the digest of its listing (names and markers)
 """
 
 from __future__ import annotations
@@ -33,6 +42,9 @@ VERSION = 1
 MAX_BYTES = 64 << 10  # a pointer is a few lines
 KINDS = ("file", "dir")
 SOURCE_KEYS = ("url", "rev", "rev_lock", "path")
+VERSION_KEYS = ("checksum", "etag", "listing", "mtime", "size", "version_id")  # canonical order
+MAX_URL = 4096
+MAX_MARKER = 1024  # characters of one version value
 
 
 @dataclass(frozen=True)
@@ -64,12 +76,76 @@ class Source:
 
 
 @dataclass(frozen=True)
+class UrlSource:
+    """Where an output made by `import-url` came from: a URL and its version marker then."""
+
+    url: str
+    version: tuple[tuple[str, str | int], ...]  # (key, value) sorted by key; see VERSION_KEYS
+
+    @property
+    def marker(self) -> dict[str, str | int]:
+        return dict(self.version)
+
+    def to_lines(self) -> list[str]:
+        lines = ["source:", f"  url: {json.dumps(self.url, ensure_ascii=False)}", "  version:"]
+        return lines + [f"    {k}: {json.dumps(v, ensure_ascii=False)}" for k, v in self.version]
+
+    @classmethod
+    def of(cls, url: str, marker: dict) -> UrlSource:
+        return cls(url, tuple(sorted(marker.items())))
+
+    @classmethod
+    def from_doc(cls, doc: dict, origin: str) -> UrlSource:
+        unknown = sorted(set(doc) - {"url", "version"}, key=str)
+        if unknown:
+            raise FormatError(f"{origin}: unknown key source.{unknown[0]!s:.40} in a URL source")
+        url = doc.get("url")
+        if not isinstance(url, str) or not url or len(url) > MAX_URL or "\x00" in url:
+            raise FormatError(f"{origin}: source.url must be a non-empty string of at most "
+                              f"{MAX_URL} characters")
+        version = doc.get("version")
+        if not isinstance(version, dict) or not version:
+            raise FormatError(f"{origin}: source.version must be a non-empty mapping")
+        for key, value in version.items():
+            _check_marker(key, value, origin)
+        return cls.of(url, version)
+
+
+def _check_marker(key, value, origin: str) -> None:
+    if key not in VERSION_KEYS:
+        raise FormatError(f"{origin}: unknown key source.version.{key!s:.40} "
+                          f"(known: {', '.join(VERSION_KEYS)})")
+    if key == "size":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise FormatError(f"{origin}: source.version.size must be a non-negative integer")
+    elif not isinstance(value, str) or not value or len(value) > MAX_MARKER:
+        raise FormatError(f"{origin}: source.version.{key} must be a non-empty string of at "
+                          f"most {MAX_MARKER} characters")
+    elif key == "listing" and not re.fullmatch(r"[0-9a-f]{32}", value):
+        raise FormatError(f"{origin}: source.version.listing must be a digest (32 hex digits)")
+
+
+def parse_source(doc, origin: str) -> Source | UrlSource:
+    """The `source` block: a repository import (url, rev, rev_lock, path) or a URL import
+    (url, version), never a mix."""
+    if not isinstance(doc, dict):
+        raise FormatError(f"{origin}: 'source' must be a mapping")
+    if "version" in doc:
+        mixed = [k for k in ("rev", "rev_lock", "path") if k in doc]
+        if mixed:
+            raise FormatError(f"{origin}: source has both 'version' (a URL import) and "
+                              f"{mixed[0]!r} (a repository import)")
+        return UrlSource.from_doc(doc, origin)
+    return Source.from_doc(doc, origin)
+
+
+@dataclass(frozen=True)
 class Pointer:
     kind: str
     digest: Digest
     size: int
     files: int  # 1 for a file
-    source: Source | None = None  # set only for outputs made by `dvlite import`
+    source: Source | UrlSource | None = None  # only outputs made by `import` or `import-url`
 
     def to_bytes(self) -> bytes:
         lines = [
@@ -112,7 +188,7 @@ class Pointer:
             raise FormatError(f"{origin}: size and files must be non-negative integers")
         if doc["kind"] == "dir" and "files" not in doc:
             raise FormatError(f"{origin}: missing key 'files'")
-        source = Source.from_doc(doc["source"], origin) if "source" in doc else None
+        source = parse_source(doc["source"], origin) if "source" in doc else None
         return cls(doc["kind"], digest, size, files, source)
 
 

@@ -1,10 +1,17 @@
-"""git hooks (post-checkout, pre-commit, pre-push) and the merge driver's registration.
+"""git hooks (post-checkout, post-merge, post-rewrite, pre-commit, pre-push) and the merge
+driver's registration.
 
 `install` writes small shell hooks into the directory git reads them from
 (`git rev-parse --git-path hooks`). Each hook runs a hook that was there before
 (moved aside to `NAME.dvlite-chained`) first, then
 `<the installing Python> -m dvlite hook NAME ...`. `uninstall` removes dvlite's hooks and
 moves the chained ones back, byte for byte and with their mode.
+
+The merge driver's attributes go to the repository's own `info/attributes`, never into the
+work tree: an untracked `.gitattributes` there would stop the `git pull` that brings a
+committed one ("untracked working tree file would be overwritten"), and a changed tracked one
+any pull that changes it. Each clone runs `dvlite install` anyway (git never takes a merge
+driver's command from a clone), so nothing is lost by not committing them.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from dvlite.fsutil import atomic_write
 from dvlite.outputs import Tracked, parse_pointers_at
 from dvlite.repo import Repo
 
-HOOKS = ("post-checkout", "pre-commit", "pre-push")
+HOOKS = ("post-checkout", "post-merge", "post-rewrite", "pre-commit", "pre-push")
 MARKER = "# dvlite-hook:"
 CHAINED = ".dvlite-chained"
 DRIVER = "dvlite"
@@ -51,6 +58,16 @@ fi
 {check}exec "$PYTHON" -m dvlite hook {name}{root} "$@" </dev/null
 """
 
+# post-rewrite reads the rewritten commits from stdin: the chained hook gets them, dvlite
+# needs only the argument.
+_STDIN_BODY = """\
+input=$(cat)
+if [ -x "$CHAINED" ]; then
+    {{ [ -z "$input" ] || printf '%s\\n' "$input"; }} | "$CHAINED" "$@" || exit $?
+fi
+{check}exec "$PYTHON" -m dvlite hook {name}{root} "$@" </dev/null
+"""
+
 # pre-push reads the refs being pushed from stdin: both hooks get the same lines.
 _PUSH_BODY = """\
 input=$(cat)
@@ -63,7 +80,7 @@ fi
 
 def hook_script(name: str, python: str, package: str, root_rel: str) -> bytes:
     root = "" if root_rel in ("", ".") else f" --root {shlex.quote(root_rel)}"
-    body = _PUSH_BODY if name == "pre-push" else _PLAIN_BODY
+    body = {"pre-push": _PUSH_BODY, "post-rewrite": _STDIN_BODY}.get(name, _PLAIN_BODY)
     check = _CHECK.format(name=name)
     text = _SCRIPT.format(
         marker=MARKER, name=name, python=shlex.quote(python), package=shlex.quote(package), chained=CHAINED,
@@ -88,7 +105,9 @@ class InstallResult:
     hooks_dir: str
     hooks: list[HookChange] = field(default_factory=list)
     driver: str | None = None  # the merge driver command registered (None after uninstall)
-    gitattributes: str | None = None  # the .gitattributes path when it changed (for the git hint)
+    attributes: str | None = None  # the attributes file holding the driver's lines
+    attributes_changed: bool = False
+    gitattributes: str | None = None  # .gitattributes, when uninstall took dvlite's lines out of it
     gitattributes_deleted: bool = False
 
 
@@ -143,7 +162,8 @@ def install(repo: Repo, python: str, package: str) -> InstallResult:
     result.driver = driver_command(python)
     scm_mod.config_set(worktree, f"merge.{DRIVER}.name", "dvlite: merge .dvl pointers and dvlite.lock")
     scm_mod.config_set(worktree, f"merge.{DRIVER}.driver", result.driver)
-    result.gitattributes = _add_attributes(os.path.join(worktree, ".gitattributes"))
+    result.attributes = scm_mod.git_path(worktree, "info/attributes")
+    result.attributes_changed = _add_attributes(result.attributes) is not None
     return result
 
 
@@ -167,6 +187,9 @@ def uninstall(repo: Repo) -> InstallResult:
         else:
             result.hooks.append(HookChange(name, "removed" if existed else "absent", path))
     scm_mod.config_remove_section(worktree, f"merge.{DRIVER}")
+    result.attributes = scm_mod.git_path(worktree, "info/attributes")
+    result.attributes_changed = _remove_attributes(result.attributes)[0] is not None
+    # lines an older dvlite wrote into the work tree's .gitattributes
     attributes = os.path.join(worktree, ".gitattributes")
     result.gitattributes, result.gitattributes_deleted = _remove_attributes(attributes)
     return result
@@ -189,6 +212,7 @@ def _add_attributes(path: str) -> str | None:
     if text and not text.endswith("\n"):
         text += "\n"
     text += "".join(line + "\n" for line in missing)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     atomic_write(path, text.encode("utf-8", "surrogateescape"))
     return path
 
@@ -216,6 +240,17 @@ def skip_checkout_reason(worktree: str, flag: str) -> str | None:
         return "a file checkout"
     busy = scm_mod.operation_in_progress(worktree)
     if busy:
+        return f"a {busy} is in progress"
+    return None
+
+
+def skip_rewrite_reason(worktree: str, command: str) -> str | None:
+    """Why post-rewrite should leave the data alone, or None to restore it: `git commit
+    --amend` moves no file, a finished rebase (or `git pull --rebase`) may have moved many."""
+    if command != "rebase":
+        return f"a {command or 'rewrite'} changes no file"
+    busy = scm_mod.operation_in_progress(worktree)
+    if busy and busy != "rebase":
         return f"a {busy} is in progress"
     return None
 

@@ -33,6 +33,23 @@ def read_at(repo: Repo, rev: str | None, rel: str) -> bytes | None:
     return repo.require_scm().read_at(rev, [rel]).get(rel)
 
 
+def cached_out(repo: Repo, lock: Lock, rel: str) -> bytes | None:
+    """The bytes of a cached file out as `lock` records it, when the cache holds them."""
+    found = lock.producer_of(rel)
+    if found is not None and found[1].kind == "file" and repo.odb.contains(found[1].digest.hex):
+        return repo.odb.read_verified(found[1].digest.hex)
+    return None
+
+
+def out_at(repo: Repo, rev: str | None, rel: str, lock: Lock) -> bytes | None:
+    """A stage out's bytes (a metrics or plots file) at `rev`: from git (or the workspace),
+    else, for a cached out, from the cache through `lock`, the lock at `rev`."""
+    data = read_at(repo, rev, rel)
+    if data is None and rev is not None:
+        data = cached_out(repo, lock, rel)
+    return data
+
+
 def pipeline_files(repo: Repo, rev: str | None = None) -> list[str]:
     """Every dvlite.yaml, the root's first (repo-relative)."""
     if rev is None:

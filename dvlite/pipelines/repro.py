@@ -15,6 +15,7 @@ from dvlite.formats.lockfile import StageLock
 from dvlite.fsutil import sync_barrier
 from dvlite.gitignore import add_ignore
 from dvlite.pipelines import runcache
+from dvlite.pipelines.checks import Finding, StageChecks
 from dvlite.pipelines import spec as pipeline_mod
 from dvlite.pipelines.project import Locks, load_locks, load_pipeline, write_lock
 from dvlite.pipelines.dag import Pipeline
@@ -26,6 +27,7 @@ from dvlite.repo import Repo
 @dataclass(frozen=True)
 class Event:
     kind: str  # start | output | restored | up-to-date | frozen | would-run | skipped | done | failed
+    #            | check-passed | check-failed | checks-skipped
     stage: str
     text: str = ""
     reasons: tuple[str, ...] = ()
@@ -38,6 +40,7 @@ class ReproResult:
     up_to_date: list[str] = field(default_factory=list)
     would_run: list[tuple[str, list[str]]] = field(default_factory=list)  # --dry
     failed: list[tuple[str, str]] = field(default_factory=list)  # (stage, why)
+    hints: dict[str, str] = field(default_factory=dict)  # stage -> what to do about its failure
     skipped: list[str] = field(default_factory=list)  # after a failed upstream stage
     gitignores: list[str] = field(default_factory=list)
 
@@ -110,10 +113,14 @@ def _execute(repo: Repo, stage: Stage, on_event: Callable[[Event], None]) -> int
 
 def repro(repo: Repo, targets: list[str], *, force: bool = False, single_item: bool = False,
           downstream: bool = False, dry: bool = False, keep_going: bool = False,
-          use_run_cache: bool = True, on_event: Callable[[Event], None] = lambda e: None) -> ReproResult:
+          use_run_cache: bool = True, checks: bool = True,
+          on_event: Callable[[Event], None] = lambda e: None) -> ReproResult:
     pipeline = load_pipeline(repo)
     names = select_stages(pipeline, targets, single_item, downstream)
     _check_deps_exist(repo, pipeline, names)
+    stage_checks = StageChecks.load(repo, pipeline) if checks and not dry else None
+    if not checks and not dry:
+        on_event(Event("checks-skipped", "", "data contracts and metric gates not run (--no-checks)"))
     locks = load_locks(repo)
     hasher = repo.hasher()
     pfiles = ParamFiles(repo)
@@ -149,10 +156,15 @@ def repro(repo: Repo, targets: list[str], *, force: bool = False, single_item: b
             on_event(Event("would-run", name, reasons=tuple(reasons)))
             continue
         try:
-            locks = _run_stage(repo, hasher, stage, m, locks, force, use_run_cache, result, on_event)
+            _require(stage, stage_checks.before(stage, locks.entry(stage)) if stage_checks else [],
+                     on_event, "not run")
+            locks = _run_stage(repo, hasher, stage, m, locks, force, use_run_cache, result, on_event,
+                               stage_checks)
         except StageFailed as exc:
             broken.add(name)
             result.failed.append((name, exc.message))
+            if exc.hint:
+                result.hints[name] = exc.hint
             on_event(Event("failed", name, exc.message))
             if not keep_going:
                 break
@@ -160,8 +172,20 @@ def repro(repo: Repo, targets: list[str], *, force: bool = False, single_item: b
     return result
 
 
+def _require(stage: Stage, findings: list[Finding], on_event, outcome: str) -> None:
+    """Report each check; the first failure fails the stage."""
+    for f in findings:
+        on_event(Event("check-passed" if f.passed else "check-failed", stage.name, f.text))
+    failed = [f for f in findings if not f.passed]
+    if failed:
+        raise StageFailed(f"stage {stage.name!r} {outcome}: {failed[0].text}",
+                          hint="its lock entry was not updated; fix the data or the gate, or run "
+                               "with --no-checks")
+
+
 def _run_stage(repo, hasher, stage: Stage, m: Measured, locks: Locks, force: bool, use_run_cache: bool,
-               result: ReproResult, on_event) -> Locks:
+               result: ReproResult, on_event, stage_checks: StageChecks | None) -> Locks:
+    last = locks.entry(stage)
     key = runcache.run_key(stage, m.deps, m.params)
     record = None
     if use_run_cache and not force and not stage.always_changed:
@@ -171,9 +195,15 @@ def _run_stage(repo, hasher, stage: Stage, m: Measured, locks: Locks, force: boo
     if record is not None:
         entry = StageLock(stage.lock_key, stage.cmd_record(), tuple(m.deps), m.params, record.outs)
         _remove_outs(repo, stage)
-        locks = locks.with_entry(stage, entry)
+        before, locks = locks, locks.with_entry(stage, entry)
         write_lock(repo, locks, stage)
         _restore_outs(repo, entry)
+        if stage_checks is not None:  # the checks may have changed since the run was recorded
+            try:
+                _require(stage, stage_checks.after(stage, last), on_event, "failed its checks")
+            except StageFailed:
+                write_lock(repo, before, stage)
+                raise
         result.gitignores += _ignore_outs(repo, entry)
         result.restored.append(stage.name)
         on_event(Event("restored", stage.name))
@@ -190,6 +220,8 @@ def _run_stage(repo, hasher, stage: Stage, m: Measured, locks: Locks, force: boo
             raise StageFailed(f"stage {stage.name!r} did not produce its declared out {o.path}",
                               hint="its lock entry was not updated")
         outs.append(cur)
+    if stage_checks is not None:
+        _require(stage, stage_checks.after(stage, last), on_event, "failed its checks")
     sync_barrier(repo.odb.objects_dir)  # the outs' objects are durable before the lock names them
     entry = StageLock(stage.lock_key, stage.cmd_record(), tuple(m.deps), m.params, tuple(outs))
     locks = locks.with_entry(stage, entry)

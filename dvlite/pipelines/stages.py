@@ -25,7 +25,7 @@ def measure(repo: Repo, hasher: Hasher, rel: str, store: bool, cache: bool = Tru
     if not os.path.lexists(absolute):
         return None
     if os.path.isdir(absolute):
-        files = scan_tree(absolute, repo.odb.objects_dir)
+        files = scan_tree(absolute, repo.odb.objects_dir, ignores=repo.ignores)
         digests = hasher.digests(files, store=store)
         manifest = Manifest.build(
             ManifestEntry(f.rel, digests[f.rel], f.st.st_size, f.executable) for f in files)

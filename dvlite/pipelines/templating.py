@@ -30,7 +30,7 @@ from dvlite.formats import params as params_mod
 ReadFile = Callable[[str], "bytes | None"]
 KEYCRE = re.compile(r"(?<!\\)\$\{(?P<inner>.*?)\}")
 PRIMITIVES = (int, float, str, bytes, bool)
-TOP_KEYS = {"stages", "vars", "plots", "metrics", "params", "artifacts", "datasets"}
+TOP_KEYS = {"stages", "vars", "plots", "metrics", "params", "artifacts", "datasets", "checks", "gates"}
 MAX_STAGES = 10_000  # generated stages per file: a matrix can multiply fast
 MAX_DEPTH = 100
 DEFAULT_VARS = "params.yaml"

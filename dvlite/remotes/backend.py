@@ -10,6 +10,7 @@ SFTP, WebDAV) receive uploads under a temp name that is renamed into place; obje
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 from collections.abc import Callable
@@ -17,17 +18,24 @@ from typing import BinaryIO, TypeVar
 
 from dvlite.errors import FormatError, RemoteError
 from dvlite.fsutil import TMP_MARK
-from dvlite.remotes.config import EXTRAS, RemoteConfig, fsspec_kwargs
+from dvlite.remotes.config import EXTRAS, RemoteConfig, fsspec_target
 from dvlite.remotes.errors import classify, retrying
 from dvlite.storage.base import Listed, Storage, check_key
 from dvlite.storage.layout import LAYOUT_FILE
 
-LAYOUT = 2  # the newest layout this dvlite reads and writes
+LAYOUT = 3  # the newest layout this dvlite reads and writes (3: chunked objects)
 LOOSE_LAYOUT = 1  # a remote holding only loose objects still says 1
 OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "adl", "memory"}
 READ_ONLY = {"http", "https"}
 DEFAULT_JOBS = {"object-store": 32, "http": 16, "filesystem": 8}
 T = TypeVar("T")
+# Backend libraries log failures with tracebacks (gcsfs: `logger.exception` when its retries
+# run out); with no handler configured Python prints those on stderr. The CLI shows them with -v.
+_BACKEND_LOGGERS = ("gcsfs", "s3fs", "adlfs", "azure", "sshfs", "asyncssh", "webdav4", "fsspec",
+                    "aiobotocore", "botocore", "google", "urllib3", "httpx", "aiohttp")
+# Calls that move no bulk data: with a `timeout` option, each is cut off after that long, its
+# backend's own retries included (an unreachable endpoint then fails within the timeout).
+_METADATA_CALLS = ("info", "ls", "find", "rm_file", "makedirs", "mkdir", "exists")
 
 
 _VERSION_FIELDS = ("ETag", "etag", "md5Hash", "generation", "version_id", "mtime", "LastModified",
@@ -72,14 +80,16 @@ class Remote(Storage):
         if self._fs is None:
             import fsspec.core
 
+            _quiet_backend_loggers()
             try:
-                fs, root = fsspec.core.url_to_fs(
-                    self.cfg.url, skip_instance_cache=True, **fsspec_kwargs(self.protocol, self.cfg.options)
-                )
+                url, kwargs = fsspec_target(self.cfg)
+                fs, root = fsspec.core.url_to_fs(url, skip_instance_cache=True, **kwargs)
             except (ImportError, ValueError, TypeError) as exc:
                 raise self._setup_error(exc) from exc
             except Exception as exc:
                 raise classify(exc, self.cfg) from exc
+            if self.cfg.timeout is not None:
+                _bound_metadata_calls(fs, self.cfg.timeout)
             self._fs, self._root = fs, root.rstrip("/")
         return self._fs
 
@@ -189,8 +199,15 @@ class Remote(Storage):
 
     # --- beyond the interface: layout, temp files, replacing ------------------------------
     def read_small(self, key: str, limit: int) -> bytes:
-        """A whole small blob (an index, the layout file), refused when bigger than `limit`."""
-        data = self.load(key, 0, limit + 1)
+        """A whole small blob (an index, the layout file), refused when bigger than `limit`;
+        the first thing most commands read, so bounded by the `timeout` option."""
+        deadline = self._deadline("cat_file")
+        if deadline:
+            path = self.path(key)
+            data = self.call(lambda: self.fs.cat_file(path, start=0, end=limit + 1, **deadline))
+            data = data[:limit + 1]
+        else:
+            data = self.load(key, 0, limit + 1)
         if len(data) > limit:
             raise FormatError(f"remote {self.name!r}: {self.path(key)} is bigger than {limit} bytes; "
                               "not a file dvlite wrote")
@@ -231,7 +248,8 @@ class Remote(Storage):
 
     def temp_files(self) -> list[str]:
         """Keys of leftover temp files of interrupted uploads (filesystem-like remotes)."""
-        return [k for prefix in ("objects", "packs") for k in self._list_raw(prefix)
+        return [k for prefix in ("objects", "packs", "chunks", "chunklists")
+                for k in self._list_raw(prefix)
                 if k.rsplit("/", 1)[-1].startswith(TMP_MARK)]
 
     def delete_temp(self, key: str) -> None:
@@ -283,6 +301,13 @@ class Remote(Storage):
                 raise
             self.call(lambda: self.fs.rm_file(tmp))
 
+    def _deadline(self, method: str) -> dict:
+        """`timeout=` for one call of an async backend's sync method (fsspec's `sync` bounds
+        the whole call with it), or nothing."""
+        if self.cfg.timeout is None or self.protocol in ("sftp", "ssh"):
+            return {}  # sshfs's cat_file ignores ranges: load() reads through open() instead
+        return {"timeout": self.cfg.timeout} if _is_sync_mirror(self.fs, method) else {}
+
     def require_writable(self) -> None:
         if self.kind == "http":
             raise RemoteError(
@@ -292,3 +317,24 @@ class Remote(Storage):
 
     def close(self) -> None:
         self._fs = None
+
+
+def _quiet_backend_loggers() -> None:
+    for name in _BACKEND_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+
+
+def _is_sync_mirror(fs, method: str) -> bool:
+    """Whether fs.METHOD is fsspec's blocking wrapper of an async method (it accepts
+    `timeout=`, which bounds the whole call, retries included)."""
+    return bool(getattr(fs, "async_impl", False)) and callable(fs.__dict__.get(method))
+
+
+def _bound_metadata_calls(fs, seconds: float) -> None:
+    import functools
+
+    for method in _METADATA_CALLS:
+        if _is_sync_mirror(fs, method):
+            setattr(fs, method, functools.partial(fs.__dict__[method], timeout=seconds))

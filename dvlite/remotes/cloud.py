@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from dvlite.data.reach import Revisions, kept_outputs, used_objects
 from dvlite.errors import IntegrityError
 from dvlite.outputs import load_tracked, select
-from dvlite.remotes import inventory
+from dvlite.remotes import chunked, inventory
 from dvlite.remotes.backend import Remote
 from dvlite.remotes.config import choose
 from dvlite.remotes.errors import run_jobs
@@ -102,8 +102,11 @@ def cloud_gc(repo: Repo, revs: Revisions, remote_name: str | None, force: bool,
         for digest, (_offset, length) in inv.indexes[pack].entries.items():
             if digest not in keep:
                 unused[digest] = length
+    chunk_plan = chunked.plan_gc(remote, keep)
+    unused.update({d: 0 for d in chunk_plan.lists})  # sizes are in the chunk lists: not read
     temps = remote.temp_files()
     if force:
+        chunked.collect(remote, chunk_plan, source.jobs)
         for pack in plan.repacked:  # the replacement is complete before the old pack goes
             inventory.repack(remote, inv.indexes[pack], keep, repo.index_dir)
         for pack in plan.repacked + plan.dropped:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -15,8 +16,13 @@ from dvlite.errors import DvliteError, IntegrityError, RemoteError
 from dvlite.remotes.config import EXTRAS, RemoteConfig
 
 T = TypeVar("T")
-_TRANSIENT_WORDS = ("timed out", "timeout", "throttl", "slowdown", "slow down", "503", "500 ",
-                    "502", "504", "temporarily", "connection reset", "broken pipe")
+# HTTP statuses as words: a port or a byte count holding "401" is no refusal
+_DENIED = re.compile(r"accessdenied|access denied|invalidaccesskeyid|signaturedoesnotmatch|"
+                     r"\b40[13]\b|authentication|unauthorized|forbidden|authorizationfailure|"
+                     r"permission denied")
+_TRANSIENT = re.compile(r"timed out|timeout|throttl|slowdown|slow down|\b50[0234]\b|temporarily|"
+                        r"connection reset|broken pipe")
+_TIMEOUT = re.compile(r"timed out|timeout")
 _UNREACHABLE = (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ECONNABORTED)
 
 
@@ -28,6 +34,26 @@ def _chain(exc: BaseException):
         exc = exc.__cause__ or exc.__context__
 
 
+def _unreachable(exc: BaseException, low: str, names: str) -> bool:
+    if any(isinstance(e, OSError) and e.errno in _UNREACHABLE for e in _chain(exc)):
+        return True
+    return "connect" in names or "endpointconnection" in names \
+        or "connection refused" in low or "cannot connect" in low or "could not connect" in low
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """No answer in time: a timeout anywhere in the chain (fsspec's FSTimeoutError included)."""
+    return any(isinstance(e, TimeoutError) or _TIMEOUT.search(f"{type(e).__name__} {e}".lower())
+               for e in _chain(exc))
+
+
+def _timeout_of(remote: RemoteConfig) -> float | None:
+    try:
+        return remote.timeout
+    except DvliteError:  # a malformed value is reported where the remote is set up
+        return None
+
+
 def classify(exc: BaseException, remote: RemoteConfig) -> RemoteError:
     """Turn whatever a backend raised into one line naming the remote, URL and cause."""
     where = f"remote {remote.name!r} ({remote.url})"
@@ -35,30 +61,28 @@ def classify(exc: BaseException, remote: RemoteConfig) -> RemoteError:
     low = text.lower()
     names = " ".join(type(e).__name__ for e in _chain(exc)).lower()
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if any(isinstance(e, PermissionError) for e in _chain(exc)) or any(
-        w in low for w in ("accessdenied", "access denied", "invalidaccesskeyid", "signaturedoesnotmatch",
-                           "403", "401", "authentication", "unauthorized", "forbidden",
-                           "authorizationfailure", "permission denied")
-    ):
+    timeout = _timeout_of(remote)
+    if timeout is not None and is_timeout(exc):
+        return RemoteError(f"{where}: no answer within {timeout:g} s (the remote's timeout)",
+                           hint="check that the server is up and the URL and port are right; "
+                                "`dvlite remote modify NAME timeout SECONDS` waits longer")
+    if any(isinstance(e, socket.gaierror) for e in _chain(exc)) or "name or service not known" in low:
+        return RemoteError(f"{where}: unknown host ({first})", hint="check the URL")
+    if _unreachable(exc, low, names):
+        return RemoteError(f"{where}: cannot reach the server ({first})",
+                           hint="check that it is running and the URL and port are right")
+    if any(isinstance(e, PermissionError) for e in _chain(exc)) or _DENIED.search(low):
         return RemoteError(f"{where}: access denied ({first})",
                            hint="check the credentials: `dvlite remote modify --local NAME KEY VALUE`")
     if "nosuchbucket" in low or "bucket does not exist" in low or "containernotfound" in low:
         return RemoteError(f"{where}: no such bucket or container ({first})",
                            hint="create it first, or fix the URL with `dvlite remote modify NAME url URL`")
-    if any(isinstance(e, socket.gaierror) for e in _chain(exc)) or "name or service not known" in low:
-        return RemoteError(f"{where}: unknown host ({first})", hint="check the URL")
-    unreachable = any(isinstance(e, OSError) and e.errno in _UNREACHABLE for e in _chain(exc))
-    if unreachable or "connect" in names or "endpointconnection" in names or "connection refused" in low \
-            or "cannot connect" in low or "could not connect" in low:
-        return RemoteError(f"{where}: cannot reach the server ({first})",
-                           hint="check that it is running and the URL and port are right")
     if isinstance(exc, ModuleNotFoundError) or "install" in low and "to access" in low:
         extra = EXTRAS.get(remote.protocol, remote.protocol)
         return RemoteError(f"{where}: the {remote.protocol}:// backend is not installed",
                            hint=f"pip install 'dvlite[{extra}]'")
-    transient = any(isinstance(e, (TimeoutError, ConnectionResetError)) for e in _chain(exc)) or any(
-        w in low for w in _TRANSIENT_WORDS
-    )
+    transient = any(isinstance(e, (TimeoutError, ConnectionResetError)) for e in _chain(exc)) or \
+        bool(_TRANSIENT.search(low))
     return RemoteError(f"{where}: {type(exc).__name__}: {first}", transient=transient)
 
 

@@ -19,6 +19,7 @@ from dvlite.digest import hash_bytes
 from dvlite.errors import DvliteError, FormatError, IntegrityError
 from dvlite.formats.packs import DamagedIndexError, salvage_digests
 from dvlite.digest import new_hasher
+from dvlite.remotes import chunked
 from dvlite.remotes import inventory as packstore
 from dvlite.remotes.backend import Remote
 from dvlite.remotes.config import choose
@@ -169,7 +170,12 @@ def cloud_fsck(repo: Repo, remote_name: str | None, repair: bool, jobs: int | No
             result.corrupt += [(d, f"{remote.path(pack_key(check.pack, 'pack'))} (object {d})")
                                for d in sorted(check.bad)]
     bad_loose = _check_loose(remote, jobs, result)
+    split = chunked.verify_remote(remote, jobs)
+    result.objects += split.objects
+    result.corrupt += split.corrupt
     if repair:
+        for digest, _why in split.corrupt:  # gone whole; the push below sends it again
+            chunked.unmake(remote, digest)
         for check in checks:
             if check.why is not None:
                 _rewrite_pack(repo, remote, check, result)

@@ -27,14 +27,16 @@ from dvlite.formats.packs import (
     slice_objects,
 )
 from dvlite.fsutil import atomic_write, read_limited
-from dvlite.remotes.backend import LAYOUT, Remote
+from dvlite.remotes.backend import Remote
 from dvlite.remotes.errors import run_jobs
 from dvlite.storage.cache import Cache
 from dvlite.storage.base import Listed
-from dvlite.storage.layout import digest_of, object_key, pack_key, pack_of
+from dvlite.storage.layout import (CHUNK_LISTS, CHUNKED_LAYOUT, PACKED_LAYOUT, chunked_of,
+                                  digest_of, object_key, pack_key, pack_of)
 
 FEW = 32  # up to this many loose candidates, ask for each; beyond, list the remote
-PACK_JOBS = 2  # packs in flight at once: each is held in memory while it travels
+PACK_JOBS = 1  # packs in flight at once: each is held in memory while it travels (two put a
+# push of 10,000 small files to S3 above DVC's peak, and were no faster here: performance.md)
 
 
 @dataclass
@@ -43,13 +45,14 @@ class Inventory:
     pack_sizes: dict[str, int] = field(default_factory=dict)
     indexes: dict[str, PackIndex] = field(default_factory=dict)
     loose: set[str] = field(default_factory=set)
+    chunked: set[str] = field(default_factory=set)  # objects held as a chunk list (layout 3)
     damaged: dict[str, str] = field(default_factory=dict)  # pack -> why it cannot be used
 
     def has(self, digest: str) -> bool:
-        return digest in self.packed or digest in self.loose
+        return digest in self.packed or digest in self.loose or digest in self.chunked
 
     def holding(self, digests: set[str]) -> set[str]:
-        return {d for d in digests if d in self.packed or d in self.loose}
+        return {d for d in digests if self.has(d)}
 
 
 def read_remote_index(remote: Remote, pack: str) -> PackIndex:
@@ -137,7 +140,8 @@ def _size(exts: dict[str, Listed]) -> int | None:
 def inventory(remote: Remote, candidates: set[str], index_cache: str, jobs: int) -> Inventory:
     """What the remote holds among `candidates` (packed: all of it; loose: what was asked)."""
     inv = read_packs(remote, index_cache, jobs)
-    rest = {d for d in candidates if d not in inv.packed}
+    inv.chunked = chunked_objects(remote)
+    rest = {d for d in candidates if d not in inv.packed and d not in inv.chunked}
     if remote.kind == "http" or len(rest) <= FEW:
         with ThreadPoolExecutor(max(1, jobs)) as pool:
             found = list(pool.map(lambda d: remote.exists(object_key(d)), sorted(rest)))
@@ -145,6 +149,19 @@ def inventory(remote: Remote, candidates: set[str], index_cache: str, jobs: int)
     else:
         inv.loose = set(loose_sizes(remote)) & rest
     return inv
+
+
+def chunked_objects(remote: Remote) -> set[str]:
+    """Objects the remote holds as chunk lists: one listing of `chunklists/`, on a remote whose
+    layout says it may have some (3)."""
+    if (remote.read_layout() or 0) < CHUNKED_LAYOUT:
+        return set()
+    out = set()
+    for key in remote.list(CHUNK_LISTS):
+        found = chunked_of(key)
+        if found is not None and found[0] == CHUNK_LISTS:
+            out.add(found[1])
+    return out
 
 
 def remember(inv: Inventory, index: PackIndex) -> None:
@@ -162,8 +179,9 @@ def is_packable(size: int) -> bool:
 
 def write_pack(remote: Remote, objects: Iterable[tuple[str, bytes]], index_cache: str) -> PackIndex:
     """Upload one pack, then its index: a reader never sees an index before its pack."""
-    pack = build_pack(objects)
-    remote.ensure_layout(LAYOUT)
+    # S3 and a local directory take the build buffer as it is: no second copy in memory
+    pack = build_pack(objects, as_bytes=remote.protocol not in ("s3", "s3a", "file", "local"))
+    remote.ensure_layout(PACKED_LAYOUT)
     remote.store(pack_key(pack.digest, "pack"), pack.data)
     body = pack.index.to_bytes()
     remote.store(pack_key(pack.digest, "idx"), body)

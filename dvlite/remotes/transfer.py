@@ -8,6 +8,7 @@ moving run records as well is `dvlite/sync.py`'s job.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,16 +17,17 @@ from dvlite.data.reach import Revisions, kept_outputs
 from dvlite.errors import IntegrityError
 from dvlite.formats.manifest import Manifest
 from dvlite.formats.packs import group_for_packs
-from dvlite.fsutil import sync_barrier
+from dvlite.readback import copy_and_read_back
 from dvlite.outputs import Tracked, load_tracked, select
-from dvlite.remotes import inventory
+from dvlite.remotes import chunked, inventory
 from dvlite.remotes.backend import Remote
 from dvlite.remotes.config import choose
-from dvlite.remotes.errors import run_jobs
+from dvlite.remotes.errors import local_disk_failure, run_jobs
 from dvlite.remotes.inventory import Inventory
 from dvlite.repo import Repo
+from dvlite.storage import chunklists
 from dvlite.storage.cache import Cache
-from dvlite.storage.layout import object_key, pack_key
+from dvlite.storage.layout import CHUNKED_LAYOUT, object_key, pack_key
 
 STREAM_ABOVE = 4 << 20
 
@@ -161,15 +163,16 @@ def push_needs(odb: Cache, remote: Remote, needs: Needs, index_dir: str, jobs: i
     callback.set_size(sum(files.values()))
     arrived = set(present)
 
-    def done(digests: list[str], error: BaseException | None) -> None:
+    def done(digests: list[str], error: BaseException | None, sent: int | None = None) -> None:
         for digest in digests:
             if error is None:
                 arrived.add(digest)
                 result.uploaded += 1
-                result.uploaded_bytes += needs.sizes.get(digest, 0)
                 callback.relative_update(needs.sizes.get(digest, 0))
             else:
                 result.failed.append((digest, str(error)))
+        if error is None:  # what went over the wire (a chunked object: only its new chunks)
+            result.uploaded_bytes += sum(needs.sizes.get(d, 0) for d in digests) if sent is None else sent
 
     upload(odb, remote, files, index_dir, jobs, done)
     # a manifest goes up only when every file it lists is there
@@ -182,9 +185,12 @@ def push_needs(odb: Cache, remote: Remote, needs: Needs, index_dir: str, jobs: i
 
 
 def upload(odb: Cache, remote: Remote, sizes: dict[str, int], index_dir: str, jobs: int, done) -> None:
-    """Small objects in packs, the rest one by one; `done(digests, error)` after each upload."""
+    """Small objects in packs, large ones as chunks (layout 3), the rest one by one;
+    `done(digests, error[, bytes sent])` after each upload."""
     small = {d: s for d, s in sizes.items() if inventory.is_packable(s)}
-    large = [d for d in sizes if d not in small]
+    split = chunked.enabled(remote)
+    pieces = [d for d in sizes if d not in small and split and chunked.chunkable(sizes[d])]
+    large = [d for d in sizes if d not in small and d not in pieces]
     if large:
         remote.ensure_layout()
 
@@ -193,6 +199,11 @@ def upload(odb: Cache, remote: Remote, sizes: dict[str, int], index_dir: str, jo
 
     for digest, error in run_jobs(jobs, one, large):
         done([digest], error)
+    if pieces:
+        pushed = chunked.push_objects(odb, remote, pieces, jobs)
+        done(pushed.done, None, pushed.sent_bytes)
+        for digest, error in pushed.failed:
+            done([digest], error)
     groups = group_for_packs(small)
     for group, error in inventory.upload_packs(remote, odb, groups, index_dir, jobs):
         done(group, error)
@@ -223,6 +234,7 @@ class Source:
         self.odb, self.remote, self.index_dir = odb, remote, index_dir
         self.jobs = jobs or remote.default_jobs
         self._inv: Inventory | None = None
+        self._rebuild: chunked.Rebuild | None = None
 
     @property
     def inv(self) -> Inventory:
@@ -230,42 +242,93 @@ class Source:
             self._inv = inventory.read_packs(self.remote, self.index_dir, self.jobs)
         return self._inv
 
+    @property
+    def rebuild(self) -> chunked.Rebuild:
+        if self._rebuild is None:
+            self._rebuild = chunked.Rebuild(self.odb, self.remote, self.jobs)
+        return self._rebuild
+
     def where(self, digest: str) -> str:
         loc = self.inv.packed.get(digest)
         if loc is not None:
             return f"{self.remote.path(pack_key(loc.pack, 'pack'))} (object {digest})"
         return self.remote.path(object_key(digest))
 
-    def download(self, digest: str, size: int) -> None:
-        """One object into the cache, verified; FileNotFoundError when the remote lacks it."""
+    def download(self, digest: str, size: int) -> int:
+        """One object into the cache, verified; the bytes read from the remote.
+        FileNotFoundError when the remote lacks it. A large object is rebuilt from its chunks
+        where the remote has them (else, or when a chunk is damaged, downloaded whole)."""
         loc = self.inv.packed.get(digest)
         if loc is not None:
             data = self.remote.load(pack_key(loc.pack, "pack"), loc.offset, loc.offset + loc.length)
             self.odb.put_verified(data, digest, self.where(digest))
-            return
+            return loc.length
+        may_chunk = (self.remote.read_layout() or 0) >= CHUNKED_LAYOUT
+        if may_chunk and chunked.chunkable(size):
+            try:
+                return self.rebuild.fetch(digest)
+            except FileNotFoundError:
+                pass
+            except chunked.ChunkedObjectError:
+                with contextlib.suppress(FileNotFoundError):  # a whole copy may be there too
+                    return self._whole(digest, size)
+                raise
+        try:
+            return self._whole(digest, size)
+        except FileNotFoundError:
+            if may_chunk and not chunked.chunkable(size):  # chunked by a dvlite that cut smaller
+                return self.rebuild.fetch(digest)
+            raise
+
+    def _whole(self, digest: str, size: int) -> int:
         origin = self.where(digest)
         if size < STREAM_ABOVE:
-            self.odb.put_verified(self.remote.load(object_key(digest)), digest, origin)
-            return
+            data = self.remote.load(object_key(digest))
+            self.odb.put_verified(data, digest, origin)
+            return len(data)
         tmp = self.odb.temp_path(digest)
+        found = None
         try:
-            self.remote.fetch_file(object_key(digest), tmp)
-            self.odb.adopt(tmp, digest, origin)
+            if self.remote.protocol in ("file", "local"):
+                # one copy inside the kernel, read back from the page cache as it is made:
+                # hashed, and cut into chunks from CHUNK_ABOVE up (a later fetch of a newer
+                # version then reuses them)
+                got, found = _copy_local(self.remote.path(object_key(digest)), tmp, size)
+            else:
+                self.remote.fetch_file(object_key(digest), tmp)
+                got = os.path.getsize(tmp)
+            self.odb.adopt(tmp, digest, origin, getattr(found, "digest", found))
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+        if found is not None and not isinstance(found, str):
+            with contextlib.suppress(OSError):
+                chunklists.save(self.odb.dir, found)  # its bytes matched: the list is true
+        return got
 
     def manifest(self, t: Tracked, digest: str, result: FetchResult) -> Manifest | None:
         if not self.odb.contains(digest):
             try:
-                self.download(digest, 0)
-                result.read_bytes += self.odb.size(digest)
+                result.read_bytes += self.download(digest, 0)
             except FileNotFoundError:
                 return None
             except IntegrityError:
                 result.corrupt_on_remote.append((digest, self.where(digest)))
                 return None
         return local_manifest(self.odb)(t, digest)
+
+
+def _copy_local(path: str, tmp: str, size: int):
+    """Copy a local remote's object into `tmp` in the kernel, reading it back as it goes
+    (digest, or chunk list from CHUNK_ABOVE up); a full local disk names `tmp`."""
+    try:
+        with open(path, "rb", buffering=0) as src, open(tmp, "x+b", buffering=0) as out:
+            return copy_and_read_back(src.fileno(), out.fileno(), chunklists.scanner(size))
+    except OSError as exc:
+        disk = local_disk_failure(exc, tmp)
+        if disk is not None:
+            raise disk from exc
+        raise
 
 
 def fetch(repo: Repo, targets: list[str], remote_name: str | None = None, jobs: int | None = None,
@@ -329,6 +392,8 @@ def transfer_in(source: Source, sizes: dict[str, int], callback, result: FetchRe
             result.downloaded += 1
             result.downloaded_bytes += sizes[digest]
             callback.relative_update(sizes[digest])
+        elif isinstance(error, chunked.ChunkedObjectError):  # says which chunk list and chunk
+            result.corrupt_on_remote.append((digest, error.message))
         elif isinstance(error, IntegrityError):
             result.corrupt_on_remote.append((digest, source.where(digest)))
         elif isinstance(error, FileNotFoundError):
@@ -336,10 +401,11 @@ def transfer_in(source: Source, sizes: dict[str, int], callback, result: FetchRe
         else:
             result.failed.append((digest, str(error)))
 
+    # No sync barrier: nothing durable names a fetched object (the pointers came from git),
+    # and every object is verified whenever it is read, so one cut short by a crash is found
+    # and fetched again (docs/design.md, Durability).
     with source.odb.batch():  # small objects land in local packs, not a file each
         _fetch_into(source, sizes, result, record)
-    if result.downloaded:
-        sync_barrier(source.odb.objects_dir)
 
 
 def _fetch_into(source: Source, sizes: dict[str, int], result: FetchResult, record) -> None:
@@ -350,12 +416,20 @@ def _fetch_into(source: Source, sizes: dict[str, int], result: FetchResult, reco
         outcomes[r] = inventory.fetch_read(source.remote, source.odb, r)
 
     reads = inventory.fetch_reads(source.inv, packed)  # a whole pack is held while it is stored
-    for r, error in run_jobs(min(source.jobs, inventory.PACK_JOBS), read, reads):
+    # one pack read at a time: its bytes and their slices are held until stored, and the cache
+    # builds its own packs meanwhile (two at a time: a pull of 10,000 small files from S3
+    # peaked 20 MiB higher, no faster; performance.md)
+    for r, error in run_jobs(1, read, reads):
         result.read_bytes += r.end - r.start
         for digest, obj_error in (outcomes.pop(r) if error is None else
                                   [(d, error) for d, _, _ in r.objects]):
             record(digest, obj_error)
     loose = sorted((d for d in sizes if d not in packed), key=_spread)
-    for digest, error in run_jobs(source.jobs, lambda d: source.download(d, sizes[d]), loose):
-        result.read_bytes += sizes[digest] if error is None else 0
+    got: dict[str, int] = {}
+
+    def one(digest: str) -> None:
+        got[digest] = source.download(digest, sizes[digest])
+
+    for digest, error in run_jobs(source.jobs, one, loose):
+        result.read_bytes += got.pop(digest, 0)
         record(digest, error)

@@ -1,18 +1,18 @@
 """Data from other dvlite repositories: `get` (a plain copy), `import` (a copy whose pointer
-remembers its source) and `update` (move an import to another revision).
+remembers its source) and `update_import` (move one to another revision).
 
-A source is any git repository dvlite can clone: a local path, `file://`, or any URL git
-understands. It is cloned bare into a temporary directory (no work tree; over a network,
-file contents are fetched only when read), the revision is resolved to a commit, and only
-the pointer that holds the wanted path, plus the source's `.dvlite/config`, are read from
-that commit. The data comes from the source's default remote (or the one named) into a
-cache: the repository's own cache when there is one, else a temporary one.
+A source is any git repository dvlite can clone (a path, `file://`, any URL git understands),
+cloned bare (over a network, file contents are fetched only when read). Only the pointer that
+holds the wanted path and the source's `.dvlite/config` are read at the resolved commit; the
+data comes from the source's default remote (or the one named) into a cache: the repository's
+own cache when there is one, else a temporary one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlparse
 
 from dvlite import paths, scm
-from dvlite.digest import hash_bytes, new_hasher
+from dvlite.config import Config
+from dvlite.digest import ALGORITHM, Digest, hash_bytes, new_hasher
 from dvlite.errors import (
     BadInputError,
     ChangesWouldBeLostError,
@@ -34,16 +35,20 @@ from dvlite.formats.pointer import (
     SUFFIX,
     Pointer,
     Source,
+    UrlSource,
     checked_data_path,
     data_path_of,
 )
 from dvlite.fsutil import TMP_MARK, atomic_write, read_limited
 from dvlite.outputs import Tracked, lock_outputs, owner_of
-from dvlite.config import Config
 from dvlite.repo import DIRNAME, Repo
 from dvlite.storage.cache import Cache
 
 DEFAULT_REV = "HEAD"  # recorded when no revision is asked for: the source's default branch
+
+
+class NotTrackedError(BadInputError):
+    """The path asked for is not tracked data in the source at that revision."""
 
 
 # --- the source repository ----------------------------------------------------------------
@@ -124,8 +129,8 @@ class SourceRepo:
         if any(p.startswith(rel + "/") for p in pointers):
             inside = sorted(data_path_of(p) for p in pointers if p.startswith(rel + "/"))
             hint = f"{rel} holds tracked paths; ask for one of them: {', '.join(inside[:5])}"
-        raise BadInputError(f"{path} is not tracked by dvlite in {self.url} at {self.rev}",
-                            hint=hint)
+        raise NotTrackedError(f"{path} is not tracked by dvlite in {self.url} at {self.rev}",
+                              hint=hint)
 
     def stage_outputs(self) -> list[Tracked]:
         data = scm.blob_at(self.git_dir, self.commit, "dvlite.lock")
@@ -195,8 +200,8 @@ class SourceRepo:
         below = [Entry(e.path[len(inner) + 1:], e.digest, e.size, e.executable)
                  for e in manifest.entries if e.path.startswith(inner + "/")]
         if not below:
-            raise BadInputError(f"{t.rel}/{inner} is not in the tracked directory {t.rel} "
-                                f"of {self.url} at {self.rev}")
+            raise NotTrackedError(f"{t.rel}/{inner} is not in the tracked directory {t.rel} "
+                                  f"of {self.url} at {self.rev}")
         return below
 
 
@@ -205,43 +210,74 @@ def normalise(path: str) -> str:
     return paths.user_path(path)
 
 
+def clone(url: str, rev: str | None, workdir: str, refresh: bool = False) -> tuple[str, str, str]:
+    """A bare clone of `url` under `workdir` (made once per URL, then reused), and the commit
+    `rev` names there: (git_dir, the revision as asked, commit). With `refresh`, a reused clone
+    first fetches the source's branches and tags (unless `rev` is a commit it already has)."""
+    git_dir = os.path.join(workdir, "clone-" + hash_bytes(url.encode()).hex)
+    wanted = rev or DEFAULT_REV
+    if not os.path.isdir(git_dir):
+        partial = os.path.join(workdir, TMP_MARK + secrets.token_hex(6))
+        try:
+            scm.clone_bare(url, partial)
+            os.rename(partial, git_dir)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+    elif refresh and not _has_commit(git_dir, wanted):
+        scm.fetch_refs(git_dir, "origin", ["refs/heads/*", "refs/tags/*"])
+    try:
+        commit = scm.commit_of(git_dir, wanted)
+    except BadInputError as exc:
+        raise BadInputError(f"{exc.message} in {url}") from None
+    return git_dir, wanted, commit
+
+
+def _has_commit(git_dir: str, sha: str) -> bool:
+    """Whether `sha` is a full commit id the clone holds (nothing to fetch for it)."""
+    if len(sha) not in (40, 64) or any(c not in "0123456789abcdef" for c in sha):
+        return False
+    try:
+        return scm.commit_of(git_dir, sha) == sha
+    except BadInputError:
+        return False
+
+
 @contextlib.contextmanager
-def open_source(url: str, rev: str | None, odb: Cache, workdir: str | None = None
-                ) -> Iterator[SourceRepo]:
+def open_source(url: str, rev: str | None, odb: Cache, workdir: str | None = None,
+                refresh: bool = False) -> Iterator[SourceRepo]:
     """Clone `url`, resolve `rev`, read its dvlite config at that commit.
 
-    With a `workdir`, clones are kept there and reused for the same URL (update of many imports).
+    With a `workdir`, clones are kept there and reused for the same URL (update of many
+    imports; the API, which passes `refresh` to see new commits).
     """
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="dvlite-source-"))
+        git_dir, wanted, commit = clone(url, rev, workdir, refresh)
         tmp = tempfile.mkdtemp(prefix="view-", dir=workdir)
         stack.callback(shutil.rmtree, tmp, True)
-        git_dir = os.path.join(workdir, "clone-" + hash_bytes(url.encode()).hex)
-        if not os.path.isdir(git_dir):
-            scm.clone_bare(url, git_dir)
-        wanted = rev or DEFAULT_REV
-        try:
-            commit = scm.commit_of(git_dir, wanted)
-        except BadInputError as exc:
-            raise BadInputError(f"{exc.message} in {url}") from None
-        config = scm.blob_at(git_dir, commit, f"{DIRNAME}/config")
-        if config is None:
-            raise BadInputError(f"{url} is not a dvlite repository at {wanted} "
-                                f"(no {DIRNAME}/config at its root)")
-        root = os.path.join(tmp, "view")
-        os.makedirs(os.path.join(root, DIRNAME))
-        atomic_write(os.path.join(root, DIRNAME, "config"), config, durable=False)
-        origin = local_root(url)
-        if origin is not None:  # its credentials for the remote live in config.local
-            local_cfg = os.path.join(origin, DIRNAME, "config.local")
-            if os.path.isfile(local_cfg):
-                shutil.copyfile(local_cfg, os.path.join(root, DIRNAME, "config.local"))
-        config = Config(os.path.join(root, DIRNAME))
-        if origin is not None:
-            config.repo_root = origin  # a relative remote path is relative to the source
-        view = SourceView(config, odb, os.path.join(tmp, "pack-index"))
-        yield SourceRepo(url, wanted, commit, git_dir, view, origin is not None)
+        yield source_at(url, wanted, commit, git_dir, odb, tmp)
+
+
+def source_at(url: str, rev: str, commit: str, git_dir: str, odb: Cache, tmp: str) -> SourceRepo:
+    """The source repository at `commit` of a clone; its config is written under `tmp`."""
+    config = scm.blob_at(git_dir, commit, f"{DIRNAME}/config")
+    if config is None:
+        raise BadInputError(f"{url} is not a dvlite repository at {rev} "
+                            f"(no {DIRNAME}/config at its root)")
+    root = os.path.join(tmp, "view")
+    os.makedirs(os.path.join(root, DIRNAME))
+    atomic_write(os.path.join(root, DIRNAME, "config"), config, durable=False)
+    origin = local_root(url)
+    if origin is not None:  # its credentials for the remote live in config.local
+        local_cfg = os.path.join(origin, DIRNAME, "config.local")
+        if os.path.isfile(local_cfg):
+            shutil.copyfile(local_cfg, os.path.join(root, DIRNAME, "config.local"))
+    cfg = Config(os.path.join(root, DIRNAME))
+    if origin is not None:
+        cfg.repo_root = origin  # a relative remote path is relative to the source
+    view = SourceView(cfg, odb, os.path.join(tmp, "pack-index"))
+    return SourceRepo(url, rev, commit, git_dir, view, origin is not None)
 
 
 def cache_for(repo: Repo | None, tmp: str) -> Cache:
@@ -263,7 +299,7 @@ class GetResult:
     size: int
 
 
-def _umask() -> int:
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -305,7 +341,7 @@ def get(repo: Repo | None, url: str, path: str, rev: str | None, out: str | None
         entries = src.entries(located, remote)
         src.fetch({e.digest: e.size for e in entries}, remote)
         odb = src.view.odb
-        umask = _umask()
+        umask = current_umask()
         single = len(entries) == 1 and entries[0].path == ""
         if single:
             e = entries[0]
@@ -335,8 +371,8 @@ class ImportResult:
     kind: str
     files: int
     size: int
-    source: Source
-    changed: bool  # update: the pointer now names other data or another commit
+    source: Source | UrlSource
+    changed: bool  # update: the pointer now names other data, another commit or version
     gitignore: str | None
 
 
@@ -345,14 +381,9 @@ def _pointer_for(repo: Repo, src: SourceRepo, rel: str, remote: str | None) -> P
     located = src.locate(rel)
     t = located.output
     source = Source(src.url, src.rev, src.commit, rel)
-    if t.pointer.kind == "file":
-        src.fetch({t.pointer.digest.hex: t.pointer.size}, remote)
-        return Pointer("file", t.pointer.digest, t.pointer.size, 1, source)
     entries = src.entries(located, remote)
     src.fetch({e.digest: e.size for e in entries}, remote)
-    if len(entries) == 1 and entries[0].path == "":
-        from dvlite.digest import ALGORITHM, Digest
-
+    if len(entries) == 1 and entries[0].path == "":  # a file, or one inside a tracked directory
         e = entries[0]
         return Pointer("file", Digest(ALGORITHM, e.digest), e.size, 1, source)
     if located.inner is None:
@@ -362,7 +393,7 @@ def _pointer_for(repo: Repo, src: SourceRepo, rel: str, remote: str | None) -> P
     return Pointer("dir", digest, manifest.size, len(manifest.entries), source)
 
 
-def _materialise(repo: Repo, rel: str, old_bytes: bytes | None) -> None:
+def materialise(repo: Repo, rel: str, old_bytes: bytes | None) -> None:
     """Check out the data the new pointer names; on refusal, put the old pointer back."""
     from dvlite.data import checkout as checkout_mod
 
@@ -379,20 +410,19 @@ def _materialise(repo: Repo, rel: str, old_bytes: bytes | None) -> None:
         raise IntegrityError(f"{len(bad)} file(s) of {rel} could not be checked out: {bad[0][0]}")
 
 
-def import_(repo: Repo, url: str, path: str, rev: str | None, out: str | None,
-            remote: str | None = None) -> ImportResult:
-    from dvlite.gitignore import add_ignore
+def check_new_output(repo: Repo, out: str) -> str:
+    """The repo-relative path an import may write: inside the repository, not tracked, not
+    inside or around tracked data, not on disk, not in git."""
     from dvlite.outputs import load_tracked, to_rel
 
-    rel = normalise(path)
-    out_rel = to_rel(repo, out or rel.rsplit("/", 1)[-1])
+    out_rel = to_rel(repo, out)
     if out_rel == "":
         raise BadInputError("cannot import onto the repository root; give -o PATH")
     if out_rel.endswith(SUFFIX):
         out_rel = data_path_of(out_rel)
     tracked = load_tracked(repo)
     if any(t.rel == out_rel for t in tracked):
-        hint = "use `dvlite update` to move an import to another revision"
+        hint = "use `dvlite update` to bring an import up to date"
         raise BadInputError(f"{out_rel} is already tracked ({out_rel}{SUFFIX})", hint=hint)
     owner = owner_of(out_rel, tracked)
     if owner is not None:
@@ -403,42 +433,51 @@ def import_(repo: Repo, url: str, path: str, rev: str | None, out: str | None,
         raise BadInputError(f"{out_rel} already exists", hint="remove it, or choose another name with -o")
     if repo.scm is not None and repo.scm.tracked_under(repo.abs(out_rel)):
         raise BadInputError(f"{out_rel} is tracked by git")
+    return out_rel
+
+
+def import_(repo: Repo, url: str, path: str, rev: str | None, out: str | None,
+            remote: str | None = None) -> ImportResult:
+    from dvlite.gitignore import add_ignore
+
+    rel = normalise(path)
+    out_rel = check_new_output(repo, out or rel.rsplit("/", 1)[-1])
     with open_source(url, rev, repo.odb) as src:
         src.url = canonical_url(url)
         pointer = _pointer_for(repo, src, rel, remote)
     repo.write(out_rel + SUFFIX, pointer.to_bytes())
     ignore = add_ignore(repo, out_rel)
-    _materialise(repo, out_rel, None)
+    materialise(repo, out_rel, None)
     return ImportResult(out_rel, out_rel + SUFFIX, pointer.kind, pointer.files, pointer.size,
                         pointer.source, True, ignore)
 
 
-def update(repo: Repo, targets: list[str], rev: str | None, remote: str | None = None
-           ) -> list[ImportResult]:
-    """Move imports to `rev` (default: the revision each recorded); unchanged ones are kept."""
-    from dvlite.outputs import load_tracked, select
+def update_import(repo: Repo, t: Tracked, rev: str | None, remote: str | None,
+                  workdir: str) -> ImportResult:
+    """Move a repository import to `rev` (default: the revision it recorded)."""
+    old = t.pointer.source
+    with open_source(from_root(repo, old.url), rev or old.rev, repo.odb, workdir) as src:
+        src.url = old.url
+        new = _pointer_for(repo, src, old.path, remote)
+    changed = rewrite_pointer(repo, t, new, check_out=True)
+    return ImportResult(t.rel, t.pointer_rel, new.kind, new.files, new.size, new.source,
+                        changed, None)
 
-    chosen = [t for t, _ in select(repo, load_tracked(repo), targets)]
-    if targets:
-        plain = [t.rel for t in chosen if t.pointer.source is None]
-        if plain:
-            raise BadInputError(f"{plain[0]} was not made by `dvlite import`; nothing to update")
-    imports = [t for t in chosen if t.pointer.source is not None]
-    results = []
-    with tempfile.TemporaryDirectory(prefix="dvlite-update-") as workdir:
-        for t in imports:
-            old = t.pointer.source
-            url = old.url
-            if local_root(url) is not None and "://" not in url and not os.path.isabs(url):
-                url = os.path.join(repo.root, url)  # a hand-written relative path: from the root
-            with open_source(url, rev or old.rev, repo.odb, workdir) as src:
-                src.url = old.url
-                new = _pointer_for(repo, src, old.path, remote)
-            changed = new != t.pointer
-            if changed:
-                old_bytes = read_limited(repo.abs(t.pointer_rel), MAX_BYTES, t.pointer_rel)
-                repo.write(t.pointer_rel, new.to_bytes())
-                _materialise(repo, t.rel, old_bytes)
-            results.append(ImportResult(t.rel, t.pointer_rel, new.kind, new.files, new.size,
-                                        new.source, changed, None))
-    return results
+
+def from_root(repo: Repo, url: str) -> str:
+    """A recorded source; a hand-written relative path is taken from the repository root."""
+    if local_root(url) is not None and "://" not in url and not os.path.isabs(url):
+        return os.path.join(repo.root, url)
+    return url
+
+
+def rewrite_pointer(repo: Repo, t: Tracked, new: Pointer, check_out: bool) -> bool:
+    """Write `new` over an import's pointer if it differs, then (`check_out`) its data; on a
+    refused checkout the old pointer is put back. Whether it changed."""
+    if new == t.pointer:
+        return False
+    old_bytes = read_limited(repo.abs(t.pointer_rel), MAX_BYTES, t.pointer_rel)
+    repo.write(t.pointer_rel, new.to_bytes())
+    if check_out:
+        materialise(repo, t.rel, old_bytes)
+    return True

@@ -5,10 +5,11 @@ temp file in the objects directory while it is hashed, then renamed to the name
 its digest gives, so the bytes under a name are exactly the bytes hashed.
 
 Inside a `batch()` (an `add` or a `fetch` of many files), objects under 1 MiB are
-collected into packs of ~32 MiB instead, in the format remotes use (packs.py): one
+collected into packs of ~16 MiB instead, in the format remotes use (packs.py): one
 file creation per pack instead of one per object, which is what many small files
 cost on a local disk. A pack's index is written after the pack; both before any
-manifest or pointer names their objects (the caller's sync barrier).
+manifest or pointer names their objects (the caller's sync barrier). Large objects
+have their chunk lists kept beside them (chunklists.py).
 """
 
 from __future__ import annotations
@@ -20,30 +21,18 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 
-from dvlite.digest import Digest, hash_bytes, hash_fd, hash_file, new_hasher
+from dvlite.digest import ALGORITHM, Digest, hash_bytes, hash_file, new_hasher
 from dvlite.errors import FormatError, IntegrityError
-from dvlite.formats.packs import (
-    CACHE_PACK_TARGET,
-    MAX_INDEX,
-    PACK_BELOW,
-    DamagedIndexError,
-    PackedObject,
-    PackIndex,
-    build_pack,
-)
-from dvlite.fsutil import (
-    TMP_MARK,
-    atomic_copy,
-    atomic_write,
-    copy_into,
-    read_limited,
-    remove_file,
-    remove_temp_files,
-    temp_name,
-)
+from dvlite.formats.chunks import ChunkList
 from dvlite.formats.manifest import Manifest
-from dvlite.storage.local import LocalStorage
+from dvlite.formats.packs import (CACHE_PACK_TARGET, MAX_INDEX, PACK_BELOW, DamagedIndexError,
+                                  PackedObject, PackIndex, build_pack)
+from dvlite.fsutil import (TMP_MARK, atomic_copy, atomic_write, read_limited, remove_file,
+                           remove_temp_files, temp_name)
+from dvlite.readback import copy_and_read_back
+from dvlite.storage import chunklists
 from dvlite.storage.layout import OBJECTS, PACKS
+from dvlite.storage.local import LocalStorage
 
 OBJECT_MODE = 0o444
 SMALL = 4 << 20  # files below this are read in one call
@@ -55,8 +44,12 @@ class Cache(LocalStorage):
 
     name = "cache"
 
-    def __init__(self, cache_dir: str, pack_small: bool = True):
+    def __init__(self, cache_dir: str, pack_small: bool = True, shared: bool = False):
         super().__init__(cache_dir)
+        if shared:  # cache.shared = group: setgid, group-writable directories
+            from dvlite.storage.shared import ensure_shared
+
+            ensure_shared(cache_dir)
         self.objects_dir = os.path.join(cache_dir, OBJECTS)
         self.packs_dir = os.path.join(cache_dir, PACKS)
         self.pack_small = pack_small  # False: every object loose (e.g. to hardlink small files)
@@ -69,6 +62,9 @@ class Cache(LocalStorage):
         self._batch_depth = 0
         self._pending: dict[str, bytes] = {}
         self._pending_size = 0
+        # loose objects this process hashed as it stored them (a fetch): a checkout in the
+        # same command copies them without reading them back (the lock keeps others out)
+        self.verified: set[str] = set()
 
     # --- objects --------------------------------------------------------------------------
     def path(self, hexdigest: str) -> str:
@@ -79,8 +75,11 @@ class Cache(LocalStorage):
         return self.size_if_loose(hexdigest) >= 0
 
     def contains(self, hexdigest: str) -> bool:
-        return (self.is_loose(hexdigest) or hexdigest in self._pending
-                or hexdigest in self._packed_index())
+        # the pack indexes first once they are loaded (most objects of a many-file tree are
+        # packed, and a lookup costs no stat); else a loose one first (no index read)
+        packed = self._packed
+        return ((packed is not None and hexdigest in packed) or hexdigest in self._pending
+                or self.is_loose(hexdigest) or hexdigest in self._packed_index())
 
     # --- packs ------------------------------------------------------------------------------
     def _packed_index(self) -> dict[str, PackedObject]:
@@ -170,7 +169,7 @@ class Cache(LocalStorage):
 
     def write_pack(self, objects: Iterable[tuple[str, bytes]]) -> PackIndex:
         """Write a pack and then its index; its objects are in the store from then on."""
-        pack = build_pack(objects)
+        pack = build_pack(objects, as_bytes=False)
         os.makedirs(self.packs_dir, exist_ok=True)
         atomic_write(self.pack_path(pack.digest, "pack"), pack.data, mode=OBJECT_MODE, durable=False)
         atomic_write(self.pack_path(pack.digest, "idx"), pack.index.to_bytes(), mode=OBJECT_MODE,
@@ -282,8 +281,11 @@ class Cache(LocalStorage):
         except FileNotFoundError:
             return None
 
-    def size_if_loose(self, hexdigest: str) -> int:
-        """A loose object's size; -1 for a packed or missing one (packed objects are small)."""
+    def size_if_loose(self, hexdigest: str, packed_first: bool = False) -> int:
+        """A loose object's size; -1 for a packed or missing one (packed objects are small).
+        `packed_first`: one the pack indexes hold counts as packed, without a stat."""
+        if packed_first and (hexdigest in self._packed_index() or hexdigest in self._pending):
+            return -1
         try:
             return os.stat(self.path(hexdigest)).st_size
         except FileNotFoundError:
@@ -327,39 +329,47 @@ class Cache(LocalStorage):
             self._write_loose(hexdigest, data, durable)
 
     def ingest(self, src: str, durable: bool = False) -> tuple[Digest, int]:
-        """Hash `src` and store its bytes if the store lacks them.
+        """Hash `src` and store its bytes if the store lacks them; (digest, size)."""
+        return self.ingest_file(src, durable)[:2]
 
-        A small file is read once. A large one is copied inside the kernel (reflink or
-        copy_file_range) and the copy is hashed from the page cache, so the digest is always
-        of the bytes stored, even if `src` changes meanwhile.
-        """
+    def ingest_file(self, src: str, durable: bool = False) -> tuple[Digest, int, os.stat_result]:
+        """As `ingest`, plus the file's stat once read (the caller compares it with the stat it
+        had: the file held still). A small file is read once. A large one is copied inside the
+        kernel (reflink or copy_file_range) while another thread reads the copy back from the
+        page cache, hashes it and, from CHUNK_ABOVE up, cuts it into chunks for remotes: the
+        digest is always of the bytes stored, even if `src` changes meanwhile."""
         with open(src, "rb", buffering=0) as f:
+            fd = f.fileno()
             # read(n) allocates n bytes up front; size the first read by the file instead
-            if os.fstat(f.fileno()).st_size < SMALL:
+            if os.fstat(fd).st_size < SMALL:
                 first = f.readall()
                 if len(first) < SMALL:
                     digest = hash_bytes(first)
                     self._put_small(first, digest.hex, durable)
-                    return digest, len(first)
+                    return digest, len(first), os.fstat(fd)
             os.makedirs(self.objects_dir, exist_ok=True)
             tmp = temp_name(os.path.join(self.objects_dir, "object"))
             try:
                 with open(tmp, "w+b", buffering=0) as out:
-                    size = copy_into(f.fileno(), out.fileno())
-                    digest = hash_fd(out.fileno())
+                    size, found = copy_and_read_back(fd, out.fileno(),
+                                                     chunklists.scanner(os.fstat(fd).st_size))
                     if durable:
                         os.fsync(out.fileno())
+                    os.fchmod(out.fileno(), OBJECT_MODE)
+                digest = Digest(ALGORITHM, found if isinstance(found, str) else found.digest)
                 if self.contains(digest.hex):
                     os.unlink(tmp)
                 else:
-                    os.chmod(tmp, OBJECT_MODE)
                     self._fan_dir(digest.hex)
                     os.replace(tmp, self.path(digest.hex))
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
                 raise
-        return digest, size
+            after = os.fstat(fd)
+        if isinstance(found, ChunkList):
+            chunklists.save(self.dir, found)
+        return digest, size, after
 
     def put_verified(self, source, hexdigest: str, origin: str) -> int:
         """Store `source` (bytes or a binary file) as object `hexdigest` if its bytes hash to it.
@@ -392,12 +402,14 @@ class Cache(LocalStorage):
         """A temp file name beside where `hexdigest` will live (same filesystem)."""
         return temp_name(os.path.join(self._fan_dir(hexdigest), hexdigest[2:]))
 
-    def adopt(self, tmp: str, hexdigest: str, origin: str) -> None:
-        """Move a downloaded temp file into the store if its bytes hash to `hexdigest`."""
-        if hash_file(tmp).hex != hexdigest:
+    def adopt(self, tmp: str, hexdigest: str, origin: str, found: str | None = None) -> None:
+        """Move a downloaded temp file into the store if its bytes hash to `hexdigest`
+        (`found`: their digest, when the caller hashed them as they arrived)."""
+        if (found or hash_file(tmp).hex) != hexdigest:
             raise IntegrityError(f"corrupt object {origin}: its bytes do not match its digest")
         os.chmod(tmp, OBJECT_MODE)
         os.replace(tmp, self.path(hexdigest))
+        self.verified.add(hexdigest)
 
     def manifest(self, hexdigest: str, origin: str) -> Manifest:
         """A directory manifest, verified and validated (IntegrityError when it cannot be used)."""
@@ -427,6 +439,8 @@ class Cache(LocalStorage):
         for digest in doomed:
             with contextlib.suppress(FileNotFoundError):
                 remove_file(self.path(digest))
+            with contextlib.suppress(FileNotFoundError):
+                remove_file(chunklists.path(self.dir, digest))
         packed = self._packed_index()
         for pack, index in list(self._indexes.items()):
             if not doomed.intersection(index.entries):

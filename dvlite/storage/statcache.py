@@ -15,6 +15,7 @@ import contextlib
 import os
 import sqlite3
 import time
+from urllib.parse import quote
 
 VERSION = 1
 _SCHEMA = (
@@ -45,6 +46,8 @@ class StatCache:
         self._trees: dict[str, tuple[str, str]] = {}
 
     def _connect(self) -> sqlite3.Connection:
+        """A connection for writing; the schema is made only when the file is new (so opening
+        an existing stat cache writes nothing)."""
         os.makedirs(os.path.dirname(self.db_path), exist_ok=True)
         con = sqlite3.connect(self.db_path, timeout=30)
         version = con.execute("PRAGMA user_version").fetchone()[0]
@@ -52,20 +55,35 @@ class StatCache:
             con.close()
             self.reset()
             con = sqlite3.connect(self.db_path, timeout=30)
-        for statement in _SCHEMA:
-            con.execute(statement)
-        con.execute(f"PRAGMA user_version = {VERSION}")
+            version = 0
+        if version == 0:
+            for statement in _SCHEMA:
+                con.execute(statement)
+            con.execute(f"PRAGMA user_version = {VERSION}")
+        return con
+
+    def _reader(self) -> sqlite3.Connection | None:
+        """A read-only connection, or None when there is no usable stat cache: reading never
+        writes (no journal, no fsync), so a `status` that changes nothing writes nothing."""
+        if not os.path.exists(self.db_path):
+            return None
+        con = sqlite3.connect(f"file:{quote(self.db_path)}?mode=ro", uri=True, timeout=30)
+        if con.execute("PRAGMA user_version").fetchone()[0] != VERSION:
+            con.close()
+            return None
         return con
 
     def _load(self) -> dict[str, tuple[int, int, int, str]]:
         if self._rows is None:
             try:
-                con = self._connect()
+                con = self._reader()
                 try:
-                    rows = con.execute("SELECT path, inode, mtime_ns, size, digest FROM state")
+                    rows = con.execute("SELECT path, inode, mtime_ns, size, digest FROM state") \
+                        if con is not None else ()
                     self._rows = {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
                 finally:
-                    con.close()
+                    if con is not None:
+                        con.close()
             except sqlite3.DatabaseError:
                 self.reset()
                 self._rows = {}
@@ -90,7 +108,9 @@ class StatCache:
     def tree_matches(self, path: str, digest: str, fingerprint: str) -> bool:
         """Was directory `path` last seen matching manifest `digest` with this stat fingerprint?"""
         try:
-            con = self._connect()
+            con = self._reader()
+            if con is None:
+                return False
             try:
                 row = con.execute("SELECT digest, fingerprint FROM trees WHERE path = ?", (path,))
                 return row.fetchone() == (digest, fingerprint)

@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-from dvlite.digest import hash_file
+from dvlite.digest import hash_stream
 from dvlite.errors import BadInputError
 from dvlite.storage.cache import Cache
 from dvlite.storage.statcache import StatCache
@@ -45,13 +45,21 @@ class Hasher:
             else:
                 todo.append(f)
 
-        def work(f: FileStat) -> tuple[FileStat, str]:
+        def work(f: FileStat) -> tuple[FileStat, str, bool]:
+            """(file, digest, whether it held still: the stat of the open file once read is the
+            scanned one, so the digest is of the file as scanned and no second stat is needed)"""
             if not store:
-                return f, hash_file(f.path).hex
-            digest, size = self.odb.ingest(f.path)
-            if size != f.st.st_size:  # the manifest records the scanned size; they must agree
-                raise BadInputError(f"{f.path} changed while it was being added; run the command again")
-            return f, digest.hex
+                with open(f.path, "rb", buffering=0) as fh:
+                    hexdigest, after = hash_stream(fh).hex, os.fstat(fh.fileno())
+            else:
+                digest, size, after = self.odb.ingest_file(f.path)
+                if size != f.st.st_size:  # the manifest records the scanned size; they must agree
+                    raise BadInputError(f"{f.path} changed while it was being added; run the "
+                                        "command again")
+                hexdigest = digest.hex
+            st = f.st
+            return f, hexdigest, (after.st_ino, after.st_mtime_ns, after.st_size) == (
+                st.st_ino, st.st_mtime_ns, st.st_size)
 
         # Small files in this thread: their system calls are too short for threads to overlap,
         # and 8 threads contending for the GIL cost more than they save (add of 200,000 tiny
@@ -65,22 +73,15 @@ class Hasher:
                     done += pool.map(work, large)
             else:
                 done += [work(f) for f in large]
-        for f, hexdigest in done:
+        for f, hexdigest, held_still in done:
             result[f.rel] = hexdigest
-            self._remember(f, hexdigest)
+            if held_still:
+                self.state.put(self._key(f.path), f.st, hexdigest)
         return result
 
-    def _remember(self, f: FileStat, hexdigest: str) -> None:
-        try:
-            after = os.stat(f.path)
-        except OSError:
-            return
-        if (after.st_ino, after.st_mtime_ns, after.st_size) == (
-            f.st.st_ino,
-            f.st.st_mtime_ns,
-            f.st.st_size,
-        ):
-            self.state.put(self._key(f.path), after, hexdigest)
+    def remember(self, rel: str, st: os.stat_result, hexdigest: str) -> None:
+        """Record a file just written (repo-relative `rel`) with the stat it was written with."""
+        self.state.put(rel, st, hexdigest)
 
     def remember_written(self, path: str, hexdigest: str) -> None:
         self.state.put(self._key(path), os.stat(path), hexdigest)

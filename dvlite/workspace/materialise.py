@@ -8,11 +8,13 @@ import os
 import threading
 from collections.abc import Callable
 
-from dvlite.digest import hash_bytes, hash_fd
+from dvlite.digest import hash_bytes
 from dvlite.errors import IntegrityError
 from dvlite.fsutil import atomic_write, copy_into, reflink, remove_file, temp_name
+from dvlite.readback import copy_and_read_back
 from dvlite.guard import Guard
 from dvlite.storage.cache import SMALL, Cache
+from dvlite.storage.chunklists import hash_read
 
 
 def _umask() -> int:
@@ -44,12 +46,21 @@ class Materialiser:
                 raise IntegrityError(f"object {hexdigest} is not in the cache")
             raise IntegrityError(f"cache object {hexdigest} is corrupt")
 
-    def materialise(self, hexdigest: str, rel: str, executable: bool, loose: bool | None = None) -> str:
+    def materialise(self, hexdigest: str, rel: str, executable: bool, loose: bool | None = None,
+                    stat_out: list | None = None) -> str:
         """Write object `hexdigest` to repo-relative `rel` atomically; return the link type used.
-        `loose`: whether the object is a file of its own, when the caller already knows."""
-        dest = self.guard.prepare(rel, replace_link=True)  # a link at `rel` is replaced, not followed
+        `loose`: whether the object is a file of its own, when the caller already knows.
+        `stat_out`: a copy's stat is appended to it (the stat cache needs no second stat).
+        A symlink at `rel` is replaced (the rename replaces the link itself, never follows it);
+        every directory on the way is checked to be a real one (Guard)."""
+        self.guard.check_parents(rel)
+        parent = rel.rpartition("/")[0]
+        if parent:
+            self.guard.make_dirs(parent)
+        dest = self.guard.abs(rel)
         if not (self.odb.is_loose(hexdigest) if loose is None else loose):  # packed: nothing to link
-            self._write(hexdigest, self.odb.read(hexdigest, try_loose=False), dest, executable)
+            self._write(hexdigest, self.odb.read(hexdigest, try_loose=False), dest, executable,
+                        stat_out)
             return "copy"
         for kind in list(self.link_types):
             if executable and kind in ("hardlink", "symlink"):
@@ -90,17 +101,23 @@ class Materialiser:
                 self._write(hexdigest, f.readall(), dest, executable)
                 return
 
-            def write(out) -> None:
-                copy_into(f.fileno(), out.fileno())
-                written.append(hash_fd(out.fileno()).hex)
+            def write(out) -> None:  # copied in the kernel, hashed from the copy as it is made
+                if hexdigest in self.odb.verified:  # hashed by this command as it was fetched
+                    copy_into(f.fileno(), out.fileno())
+                    written.append(hexdigest)
+                    return
+                _size, found = copy_and_read_back(f.fileno(), out.fileno(), hash_read)
+                written.append(found)
 
             atomic_write(dest, writer=write, mode=self._mode(executable), durable=False,
                          before_replace=check, tmp_dir=self.tmp_dir)
 
-    def _write(self, hexdigest: str, data: bytes, dest: str, executable: bool) -> None:
+    def _write(self, hexdigest: str, data: bytes, dest: str, executable: bool,
+               stat_out: list | None = None) -> None:
         if hash_bytes(data).hex != hexdigest:
             raise IntegrityError(f"cache object {hexdigest} is corrupt")
-        atomic_write(dest, data, mode=self._mode(executable), durable=False, tmp_dir=self.tmp_dir)
+        atomic_write(dest, data, mode=self._mode(executable), durable=False, tmp_dir=self.tmp_dir,
+                     umasked=True, stat_out=stat_out)
 
     def _linked(self, hexdigest: str, dest: str, link: Callable[[str, str], None]) -> None:
         tmp = temp_name(dest, self.tmp_dir)

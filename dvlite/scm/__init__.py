@@ -40,7 +40,29 @@ def git_version() -> str | None:
         return None
 
 
-LISTED = ["*.dvl", "dvlite.yaml", "*/dvlite.yaml", "dvlite.lock", "*/dvlite.lock"]
+LISTED = ["*.dvl", "dvlite.yaml", "*/dvlite.yaml", "dvlite.lock", "*/dvlite.lock",
+          # DVC's files: what a commit from before the switch tracks (see dvlite.dvc.tracked)
+          "*.dvc", "dvc.lock", "*/dvc.lock", "dvc.yaml", "*/dvc.yaml"]
+
+
+def exclude_locally(worktree: str, patterns: list[str]) -> None:
+    """Add `patterns` (relative to the work tree's top) to `.git/info/exclude`: ignored in this
+    clone only, never committed, so no later checkout can conflict with them."""
+    from dvlite.fsutil import atomic_write
+
+    proc = _git(worktree, "rev-parse", "--git-path", "info/exclude")
+    path = os.path.join(worktree, proc.stdout.decode().strip())
+    try:
+        with open(path, "rb") as f:
+            current = f.read(1 << 20).decode("utf-8", "replace")
+    except FileNotFoundError:
+        current = ""
+    lines = current.splitlines()
+    new = [p for p in patterns if p not in lines]
+    if new:
+        text = current + ("" if not current or current.endswith("\n") else "\n")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        atomic_write(path, (text + "\n".join(new) + "\n").encode())
 
 
 class Scm:
@@ -56,10 +78,18 @@ class Scm:
         return [p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
 
     def dvlite_files(self) -> list[str]:
-        """Pointer files, dvlite.yaml and dvlite.lock files under the repo root, committed or not
-        (paths relative to the root), from one `git ls-files`."""
+        """Pointer files, dvlite.yaml and dvlite.lock files (and DVC's `.dvc`, dvc.yaml and
+        dvc.lock files) under the repo root, committed or not (paths relative to the root),
+        from one `git ls-files`."""
         found = self._ls_files("--cached", "--others", "--exclude-standard", paths=LISTED)
         return sorted(set(found))
+
+    def staged(self, patterns: list[str]) -> list[str]:
+        """Files matching `patterns` that the index adds or changes against HEAD (what the next
+        commit records), relative to the repo root."""
+        proc = _git(self.repo_root, "diff", "--cached", "--name-only", "--diff-filter=ACMR", "-z",
+                    "--relative", "--", *patterns, check=False)
+        return sorted(p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p)
 
     def untracked(self, rel_paths: list[str]) -> set[str]:
         if not rel_paths:
@@ -86,7 +116,7 @@ class Scm:
             except (git.BadName, ValueError, git.GitCommandError):
                 raise BadInputError(f"unknown revision {rev!r}") from None
 
-    def files_at(self, rev: str, suffix: str, limit: int = 1 << 20) -> dict[str, bytes]:
+    def files_at(self, rev: str, suffix: str | tuple[str, ...], limit: int = 1 << 20) -> dict[str, bytes]:
         """Contents of every file ending in `suffix` under the repo root at `rev`.
 
         Keys are paths relative to the repo root, with `/` separators.
@@ -260,3 +290,18 @@ def new_commits(worktree: str, tip: str, exclude: list[str], exclude_remote: str
     if exclude_remote:
         args.append(f"--remotes={exclude_remote}")
     return _git(worktree, *args).stdout.decode().split()
+
+
+_FALLBACK_IDENTITY = ("-c", "user.name=dvlite", "-c", "user.email=dvlite@localhost")
+
+
+def _identity(worktree: str) -> tuple[str, ...]:
+    """`-c` options naming a committer when git has none configured (commit-tree needs one)."""
+    ok = all(_git(worktree, "var", var, check=False).returncode == 0
+             for var in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"))
+    return () if ok else _FALLBACK_IDENTITY
+
+
+# The rest of what dvlite asks git, by topic (imported last: they use the helpers above).
+from dvlite.scm.refs import *  # experiments: refs, plumbing commits, work trees
+from dvlite.scm.tags import *  # annotated tags: the model registry

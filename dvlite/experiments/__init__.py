@@ -1,0 +1,1 @@
+"""Experiments: runs of the pipeline with changed params, recorded as commits under `refs/exps/`."""

@@ -1,0 +1,111 @@
+"""CLI habits through the real CLI: -v/-q before or after the command, shell completion,
+--json on the commands that change things, and a push that could not send everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import DVLITE, GIT_ENV, git, run
+
+
+@pytest.fixture
+def tracked(repo: Path, tmp_path: Path) -> Path:
+    (repo / "data").mkdir()
+    (repo / "data" / "a.txt").write_text("a\n")
+    (repo / "model.bin").write_bytes(b"m" * 100)
+    run(repo, "add", "data", "model.bin")
+    run(repo, "remote", "add", "-d", "store", str(tmp_path / "store"))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "data")
+    return repo
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_quiet_and_verbose_go_before_or_after_the_command(tracked: Path, where: str) -> None:
+    (tracked / "data" / "a.txt").chmod(0o644)
+    (tracked / "data" / "a.txt").write_text("changed\n")
+    args = ["-q", "status"] if where == "before" else ["status", "-q"]
+    quiet = run(tracked, *args, check=False)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (1, "", "")
+    loud = run(tracked, "status", check=False)
+    assert loud.returncode == 0 and "data: modified" in loud.stdout
+    pushed = run(tracked, *(["-q", "push"] if where == "before" else ["push", "-q"]))
+    assert pushed.stdout == "" and pushed.stderr == ""
+    bad = ["-v", "checkout", "nosuch"] if where == "before" else ["checkout", "nosuch", "--verbose"]
+    proc = run(tracked, *bad, check=False)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr  # -v: the traceback too
+    plain = run(tracked, "checkout", "nosuch", check=False)
+    assert "Traceback" not in plain.stderr and plain.stderr.startswith("error: ")
+
+
+def test_arguments_after_a_double_dash_are_left_alone(tracked: Path) -> None:
+    run(tracked, "stage", "add", "-n", "s", "-o", "out.txt", "--", "echo", "-q", "-v")
+    assert "cmd: echo -q -v" in (tracked / "dvlite.yaml").read_text()
+
+
+def _complete(cwd: Path, words: str) -> list[str]:
+    env = {**os.environ, **GIT_ENV, "_DVLITE_COMPLETE": "complete_bash", "COMP_WORDS": words,
+           "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1))}
+    proc = subprocess.run([*DVLITE], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.split()
+
+
+def test_completion_offers_commands_remotes_and_tracked_paths(tracked: Path) -> None:
+    assert sorted(_complete(tracked, "dvlite pu")) == ["pull", "push"]
+    assert _complete(tracked, "dvlite push -r ") == ["store"]
+    assert set(_complete(tracked, "dvlite pull ")) == {"data", "model.bin"}
+    assert _complete(tracked, "dvlite checkout mod") == ["model.bin"]
+
+
+@pytest.mark.parametrize("shell, marker", [("bash", "complete -o default -F _dvlite_completion dvlite"),
+                                           ("zsh", "compdef _dvlite_completion dvlite"),
+                                           ("fish", "complete --command dvlite")])
+def test_the_completion_script_is_printed_for_each_shell(tmp_path: Path, shell: str, marker: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "dvlite", "--show-completion", shell], cwd=tmp_path,
+                          capture_output=True, text=True, check=False,
+                          env={**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert marker in proc.stdout and f"_DVLITE_COMPLETE=complete_{shell}" in proc.stdout
+
+
+@pytest.mark.parametrize("shell, extra", [("zsh", {}), ("fish", {"_TYPER_COMPLETE_FISH_ACTION": "get-args"})])
+def test_zsh_and_fish_complete_too(tracked: Path, shell: str, extra: dict) -> None:
+    env = {**os.environ, **GIT_ENV, "_DVLITE_COMPLETE": f"complete_{shell}",
+           "_TYPER_COMPLETE_ARGS": "dvlite pu", **extra}
+    proc = subprocess.run([*DVLITE], cwd=tracked, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and "push" in proc.stdout and "pull" in proc.stdout, proc.stderr
+
+
+def test_json_from_the_commands_that_change_things(tracked: Path) -> None:
+    moved = json.loads(run(tracked, "move", "model.bin", "weights.bin", "--json").stdout)
+    assert (moved["src"], moved["dst"]) == ("model.bin", "weights.bin")
+    unprotected = json.loads(run(tracked, "unprotect", "weights.bin", "--json").stdout)
+    assert unprotected == {"unprotected": ["weights.bin"]} or unprotected["unprotected"] == []
+    removed = json.loads(run(tracked, "remove", "weights.bin", "--json").stdout)
+    assert removed["removed"][0]["path"] == "weights.bin" and (tracked / "weights.bin").exists()
+    stage = json.loads(run(tracked, "stage", "add", "-n", "s", "-d", "data", "-o", "o.txt", "--json",
+                           "--", "cp", "data/a.txt", "o.txt").stdout)
+    assert stage == {"name": "s", "file": "dvlite.yaml", "cmd": "cp data/a.txt o.txt",
+                     "deps": ["data"], "outs": ["o.txt"]}
+
+
+def test_a_push_with_objects_missing_locally_does_not_say_everything_is_there(tracked: Path) -> None:
+    run(tracked, "push")
+    assert "Everything is already on store." in run(tracked, "push").stdout
+    (tracked / "model2.bin").write_bytes(b"z" * 50)
+    run(tracked, "add", "model2.bin")
+    cache = tracked / ".dvlite" / "cache"
+    objects = [p for p in cache.rglob("*") if p.is_file() and p.read_bytes() == b"z" * 50]
+    for p in objects:
+        p.chmod(0o644)
+        p.unlink()
+    proc = run(tracked, "push", check=False)
+    assert proc.returncode == 1
+    assert "Everything is already" not in proc.stdout
+    assert "not in the local cache" in proc.stdout + proc.stderr
