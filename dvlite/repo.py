@@ -13,6 +13,7 @@ from dvlite.config import cache_dir as config_cache_dir
 from dvlite.errors import BadInputError, FormatError, NotARepoError
 from dvlite.fsutil import LockHolder, atomic_write, remove_temp_files, repo_lock
 from dvlite.guard import Guard, SymlinkError
+from dvlite.progress import SILENT, Progress
 from dvlite.storage import projects
 from dvlite.storage.cache import Cache
 from dvlite.storage.statcache import StatCache
@@ -134,8 +135,8 @@ class Repo:
         """Where the pack indexes of remotes are kept (immutable: a copy never goes stale)."""
         return os.path.join(self.dvlite_dir, "tmp", "pack-index")
 
-    def hasher(self) -> Hasher:
-        return Hasher(self.state, self.odb, self.root)
+    def hasher(self, progress: Progress = SILENT) -> Hasher:
+        return Hasher(self.state, self.odb, self.root, progress)
 
     @cached_property
     def ignores(self) -> Ignores:

@@ -109,3 +109,62 @@ def test_a_push_with_objects_missing_locally_does_not_say_everything_is_there(tr
     assert proc.returncode == 1
     assert "Everything is already" not in proc.stdout
     assert "not in the local cache" in proc.stdout + proc.stderr
+
+
+def _on_a_terminal(cwd: Path, *args: str, delay: str = "0") -> tuple[int, str]:
+    """Run dvlite with stderr on a pseudo-terminal (stdout a pipe); what the terminal showed."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    env = {**os.environ, **GIT_ENV, "DVLITE_PROGRESS_DELAY": delay, "COLUMNS": "120"}
+    proc = subprocess.Popen([*DVLITE, *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    shown = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    proc.wait(timeout=60)
+    os.close(master)
+    return proc.returncode, shown.decode(errors="replace")
+
+
+def test_long_local_work_shows_progress_on_a_terminal_only(repo: Path) -> None:
+    data = repo / "data"
+    data.mkdir()
+    for i in range(300):
+        (data / f"f{i:03}.bin").write_bytes(os.urandom(4096))
+    code, shown = _on_a_terminal(repo, "add", "data")
+    assert code == 0 and "add" in shown and "300 files" in shown
+    assert "1.2/1.2 MiB" in shown and "MiB/s" in shown and "MB/s" not in shown  # one set of units
+    for i in range(0, 300, 2):  # half the files changed: status hashes them again
+        (data / f"f{i:03}.bin").chmod(0o644)
+        (data / f"f{i:03}.bin").write_bytes(os.urandom(4096))
+    code, shown = _on_a_terminal(repo, "status")
+    # (files added within the last second or so are hashed again: their mtimes are too new to trust)
+    assert code == 0 and "status" in shown and ("150 files" in shown or "300 files" in shown)
+    import shutil
+    shutil.rmtree(data)  # the edits go; checkout writes all 300 again
+    code, shown = _on_a_terminal(repo, "checkout")
+    assert code == 0 and "checkout" in shown and "300 files" in shown
+    code, shown = _on_a_terminal(repo, "fsck")
+    assert code == 0 and "fsck" in shown and "files" in shown
+    (repo / "data.dvl").unlink()
+    code, shown = _on_a_terminal(repo, "gc", "--force")
+    assert code == 0 and "gc" in shown and "files" in shown
+    # not on a terminal, with -q, or before the delay has passed: no bar
+    run(repo, "add", "data")
+    assert "files" not in run(repo, "fsck").stderr
+    code, shown = _on_a_terminal(repo, "-q", "fsck")
+    assert code == 0 and "files" not in shown
+    code, shown = _on_a_terminal(repo, "fsck", delay="30")
+    assert code == 0 and "files" not in shown

@@ -60,6 +60,13 @@ def locked(repo, command: str):
     return repo.lock(command, waiting)
 
 
+def progress_bar(label: str, quiet: bool = False):
+    """A progress bar for long work (cli/progress.py: on a terminal, after about a second)."""
+    from dvlite.cli.progress import work_progress  # rich.progress loads only here
+
+    return work_progress(label, quiet)
+
+
 def cwd_rel(repo, rel: str) -> str:
     return os.path.relpath(repo.abs(rel))
 

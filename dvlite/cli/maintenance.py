@@ -8,11 +8,11 @@ import os
 import typer
 
 from dvlite.cli import output as ui
-from dvlite.cli.common import JSON, REVS, SCOPE_OPTIONS, complete_remote
+from dvlite.cli.common import JSON, REVS, SCOPE_OPTIONS, complete_remote, progress_bar
 from dvlite.cli.common import config_for as _config_for
-from dvlite.cli.common import one_scope as _one_scope
 from dvlite.cli.common import find_repo as _repo
 from dvlite.cli.common import locked as _locked
+from dvlite.cli.common import one_scope as _one_scope
 
 # --- gc, fsck ---------------------------------------------------------------------
 
@@ -42,8 +42,8 @@ def gc(
     revs = Revisions(all_branches, all_tags, all_commits, experiments=not not_experiments)
     if cloud or remote:
         return _cloud_gc(repo, revs, remote, force, json_out, jobs)
-    with _locked(repo, "gc"):
-        result = run_gc(repo, revs, force, projects or None)
+    with _locked(repo, "gc"), progress_bar("gc", json_out) as bar:
+        result = run_gc(repo, revs, force, projects or None, bar)
     if json_out:
         return ui.emit_json({"unused": result.unused, "total": result.total, "removed": result.removed,
                              "projects": result.projects, "orphan_packs": result.orphan_packs})
@@ -99,8 +99,8 @@ def fsck(
     repo = _repo()
     if cloud or remote:
         return _cloud_fsck(repo, remote, repair, json_out)
-    with _locked(repo, "fsck"):
-        result = run_fsck(repo, repair)
+    with _locked(repo, "fsck"), progress_bar("fsck", json_out) as bar:
+        result = run_fsck(repo, repair, bar)
     if json_out:
         ui.emit_json(result)
     else:

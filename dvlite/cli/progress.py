@@ -1,59 +1,97 @@
-"""A rich progress bar behind fsspec's Callback interface, so library code never sees rich."""
+"""A rich progress bar behind the two methods of `dvlite.progress.Progress` (fsspec's Callback
+has the same), so library code never sees rich. The bar appears only once the work has taken
+about a second: quick commands print no bar at all."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
+import time
 
-from fsspec.callbacks import Callback, NoOpCallback
 from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
+from rich.text import Text
 
-from dvlite.cli.output import err
+from dvlite.cli.output import err, human_size
+from dvlite.progress import SILENT
+
+DELAY_S = 1.0  # DVLITE_PROGRESS_DELAY overrides it (0: at once)
 
 
-class RichCallback(Callback):
-    """Each relative_update is one object of that many bytes."""
+def _delay() -> float:
+    try:
+        return max(0.0, float(os.environ.get("DVLITE_PROGRESS_DELAY", DELAY_S)))
+    except ValueError:
+        return DELAY_S
 
-    def __init__(self, progress: Progress, label: str):
-        super().__init__()
+
+class _Rate(ProgressColumn):
+    """Bytes per second in the units every summary prints (KiB/s, MiB/s; rich's own column
+    says MB/s)."""
+
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("?" if speed is None else f"{human_size(int(speed))}/s", style="progress.data.speed")
+
+
+class RichProgress:
+    """Each relative_update is one file or object of that many bytes."""
+
+    def __init__(self, progress: Progress, label: str, delay: float = DELAY_S):
         self.progress = progress
         self.files = 0
-        self.bytes_task = progress.add_task(label, total=None, files=0)
+        self.size: int | None = None
+        self.value = 0
+        self.started = False
+        self._show_at = time.monotonic() + delay
+        self.task = progress.add_task(label, total=None, files=0)
 
-    def set_size(self, size):
-        super().set_size(size)
-        self.progress.update(self.bytes_task, total=size)
+    def set_size(self, size: int) -> None:
+        self.size = size
+        self.progress.update(self.task, total=size)
+        self._maybe_start()
 
-    def relative_update(self, inc=1):
+    def relative_update(self, inc: int = 1) -> None:
         self.files += 1
-        super().relative_update(inc)
-        self.progress.update(self.bytes_task, advance=inc, files=self.files)
+        self.value += inc
+        self.progress.update(self.task, advance=inc, files=self.files)
+        self._maybe_start()
+
+    def _maybe_start(self) -> None:
+        if not self.started and time.monotonic() >= self._show_at:
+            self.started = True
+            self.progress.start()
 
 
 @contextlib.contextmanager
-def transfer_progress(label: str, quiet: bool):
+def work_progress(label: str, quiet: bool = False):
     """A progress bar on a terminal (files, bytes in KiB/MiB as every summary prints them, rate,
-    ETA); nothing when stderr is not a terminal, with `quiet` (e.g. --json) or `-q`."""
+    ETA) once the work has run about a second; nothing when stderr is not a terminal, with
+    `quiet` (e.g. --json) or `-q`."""
     from dvlite.cli.output import Mode
 
     if quiet or Mode.quiet or not sys.stderr.isatty():
-        yield NoOpCallback()
+        yield SILENT
         return
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.fields[files]} files"),
         DownloadColumn(binary_units=True),
-        TransferSpeedColumn(),
+        _Rate(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err, transient=True) as progress:
-        yield RichCallback(progress, label)
-
+    progress = Progress(*columns, console=err, transient=True)
+    bar = RichProgress(progress, label, _delay())
+    try:
+        yield bar
+    finally:
+        if bar.started:
+            progress.stop()

@@ -15,6 +15,7 @@ from dvlite.cli.common import (
     find_repo,
     locked,
     one_scope,
+    progress_bar,
     report_problems,
 )
 
@@ -24,12 +25,6 @@ TARGETS = typer.Argument(None, help="Pointers, tracked paths, or files inside th
                          autocompletion=complete_tracked)
 JOBS = typer.Option(None, "-j", "--jobs", min=1, max=256, help="Parallel transfers (default per backend).")
 RUN_CACHE = typer.Option(False, "--run-cache", help="Also move the pipeline run cache (records and outs).")
-
-
-def transfer_progress(label: str, quiet: bool):
-    from dvlite.cli.progress import transfer_progress as progress  # fsspec loads only here
-
-    return progress(label, quiet)
 
 
 def _cfg():
@@ -160,7 +155,7 @@ def push(
     from dvlite import sync
 
     repo = find_repo()
-    with locked(repo, "push"), transfer_progress("push", json_out) as cb:
+    with locked(repo, "push"), progress_bar("push", json_out) as cb:
         result = sync.push(repo, targets or [], remote, jobs, _revs(all_branches, all_tags, all_commits), cb,
                            run_cache=run_cache)
     if json_out:
@@ -198,7 +193,7 @@ def fetch(
     from dvlite import sync
 
     repo = find_repo()
-    with locked(repo, "fetch"), transfer_progress("fetch", json_out) as cb:
+    with locked(repo, "fetch"), progress_bar("fetch", json_out) as cb:
         result = sync.fetch(repo, targets or [], remote, jobs, _revs(all_branches, all_tags, all_commits), cb,
                             run_cache=run_cache)
     if json_out:
@@ -243,7 +238,7 @@ def pull(
 
     repo = find_repo()
     with locked(repo, "pull"):
-        with transfer_progress("pull", json_out) as cb:
+        with progress_bar("pull", json_out) as cb:
             fetched = sync.fetch(repo, targets or [], remote, jobs, Revisions(), cb, run_cache=run_cache)
         checked = checkout_mod.checkout(repo, targets or [], force=force)
     if json_out:

@@ -7,7 +7,7 @@ import os
 import typer
 
 from dvlite.cli import output as ui
-from dvlite.cli.common import JSON, complete_remote, complete_tracked
+from dvlite.cli.common import JSON, complete_remote, complete_tracked, progress_bar
 from dvlite.cli.common import cwd_rel as _cwd_rel
 from dvlite.cli.common import find_repo as _repo
 from dvlite.cli.common import locked as _locked
@@ -38,8 +38,8 @@ def add(
     from dvlite.data.add import add as add_paths
 
     repo = _repo()
-    with _locked(repo, "add"):
-        results = add_paths(repo, paths)
+    with _locked(repo, "add"), progress_bar("add", json_out) as bar:
+        results = add_paths(repo, paths, bar)
     if json_out:
         return ui.emit_json(results)
     for r in results:
@@ -72,7 +72,8 @@ def status(
         return _cloud_status(repo, targets or [], remote, quiet, json_out, jobs)
     from dvlite.dvc.legacy import unlinked
 
-    results = workspace_status(repo, targets or [])
+    with progress_bar("status", json_out) as bar:  # files the stat cache cannot vouch for
+        results = workspace_status(repo, targets or [], bar)
     changed = [r for r in results if not r.clean]
     stages = []
     if not targets:
@@ -143,7 +144,8 @@ def checkout(
     repo = _repo()
     with _locked(repo, "checkout"):
         legacy = bring_in_legacy(repo, targets or [], use_remote=False)
-        result = checkout_paths(repo, targets or [], force=force, relink=relink)
+        with progress_bar("checkout", json_out) as bar:
+            result = checkout_paths(repo, targets or [], force=force, relink=relink, progress=bar)
     if json_out:
         ui.emit_json({**ui.to_plain(result), "dvc_missing": legacy.missing} if legacy.missing else result)
     else:

@@ -12,6 +12,7 @@ from dvlite.formats.manifest import Entry, Manifest
 from dvlite.formats.pointer import SUFFIX, Pointer
 from dvlite.gitignore import add_ignore
 from dvlite.outputs import StageOut, Tracked, expand_args, load_tracked, owner_of, to_rel
+from dvlite.progress import SILENT, Progress
 from dvlite.repo import Repo
 from dvlite.workspace.hasher import Hasher
 from dvlite.workspace.scan import FileStat, TreeStamp, scan_with_stamp, stat_single
@@ -87,14 +88,14 @@ def _ingest_dir(repo: Repo, hasher: Hasher, rel: str) -> tuple[Manifest, TreeSta
     return Manifest.build(entries), stamp
 
 
-def add(repo: Repo, args: list[str]) -> list[AddResult]:
+def add(repo: Repo, args: list[str], progress: Progress = SILENT) -> list[AddResult]:
     tracked = load_tracked(repo)
     rels = []
     for arg in expand_args(args):
         rel = _check_addable(repo, arg, tracked)
         if rel not in rels:
             rels.append(rel)
-    hasher = repo.hasher()
+    hasher = repo.hasher(progress)
     staged: list[tuple[str, Pointer]] = []
     manifests: list[Manifest] = []
     scanned: list[tuple[str, str, TreeStamp]] = []

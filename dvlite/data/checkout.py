@@ -7,12 +7,14 @@ refusal happens before the first write.
 
 from __future__ import annotations
 
+import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from dvlite.errors import ChangesWouldBeLostError, IntegrityError, UnsafePathError
 from dvlite.outputs import Tracked, load_tracked, select
+from dvlite.progress import SILENT, Progress
 from dvlite.repo import Repo
 from dvlite.workspace.hasher import Hasher, JOBS, THREADED_ABOVE
 from dvlite.workspace.materialise import Materialiser
@@ -179,7 +181,8 @@ def _plan_dir(repo, hasher, t: Tracked, inner: str | None, plan: _Plan, result, 
             plan.removes.append(f"{t.rel}/{rel}")
 
 
-def checkout(repo: Repo, targets: list[str], force: bool = False, relink: bool = False) -> CheckoutResult:
+def checkout(repo: Repo, targets: list[str], force: bool = False, relink: bool = False,
+             progress: Progress = SILENT) -> CheckoutResult:
     tracked = load_tracked(repo)
     hasher = repo.hasher()
     plan = _Plan()
@@ -210,7 +213,7 @@ def checkout(repo: Repo, targets: list[str], force: bool = False, relink: bool =
         repo.guard.remove_tree(rel)
     for rel in plan.replace_files:
         repo.guard.remove_file(rel)
-    _apply(repo, hasher, plan, result)
+    _apply(repo, hasher, plan, result, progress)
     for t, inner in chosen:
         if t.pointer.kind == "dir" and inner is None and t.rel not in dict(result.missing):
             repo.guard.make_dirs(t.rel)  # a tracked directory may have no files
@@ -218,7 +221,8 @@ def checkout(repo: Repo, targets: list[str], force: bool = False, relink: bool =
     return result
 
 
-def _apply(repo: Repo, hasher: Hasher, plan: _Plan, result: CheckoutResult) -> None:
+def _apply(repo: Repo, hasher: Hasher, plan: _Plan, result: CheckoutResult, progress: Progress
+           ) -> None:
     for rel in plan.removes:
         repo.guard.remove_file(rel)
         repo.state.drop(rel)
@@ -251,9 +255,22 @@ def _apply(repo: Repo, hasher: Hasher, plan: _Plan, result: CheckoutResult) -> N
     loose = {digest: repo.odb.size_if_loose(digest, packed_first=True) for _, digest, _ in writes}
     small = [w for w in writes if loose[w[1]] < THREADED_ABOVE]
     large = [w for w in writes if loose[w[1]] >= THREADED_ABOVE]
+    if progress is not SILENT:
+        sizes = {d: n if n >= 0 else _packed_size(repo, d) for d, n in loose.items()}
+        progress.set_size(sum(sizes[d] for _, d, _ in writes))
     with ThreadPoolExecutor(JOBS) as pool:
-        for rel, digest, problem in [*map(one, small), *pool.map(one, large)]:
+        for rel, digest, problem in itertools.chain(map(one, small), pool.map(one, large)):
+            if progress is not SILENT:
+                progress.relative_update(sizes[digest])
             if problem is None:
                 result.written.append(rel)
             else:
                 getattr(result, problem).append((rel, digest))
+
+
+def _packed_size(repo: Repo, digest: str) -> int:
+    """For the progress bar only: 0 for an object the cache lacks (reported as missing)."""
+    try:
+        return repo.odb.size(digest)
+    except FileNotFoundError:
+        return 0

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from dvlite.data.reach import used_objects
 from dvlite.outputs import load_tracked_leniently
+from dvlite.progress import SILENT, Progress
 from dvlite.repo import Repo
 from dvlite.workspace.hasher import JOBS
 
@@ -25,11 +26,16 @@ class FsckResult:
         return not self.corrupt and not self.missing and not self.damaged_packs and not self.problems
 
 
-def fsck(repo: Repo, repair: bool) -> FsckResult:
+def fsck(repo: Repo, repair: bool, progress: Progress = SILENT) -> FsckResult:
     objects = list(repo.odb.iter_objects())
     damaged = sorted(repo.odb.damaged_packs().items())
+    sizes = [repo.odb.size(d) for d in objects] if progress is not SILENT else [0] * len(objects)
+    progress.set_size(sum(sizes))
+    verdicts = []
     with ThreadPoolExecutor(JOBS) as pool:
-        verdicts = list(pool.map(repo.odb.verify, objects))
+        for ok, size in zip(pool.map(repo.odb.verify, objects), sizes):
+            verdicts.append(ok)
+            progress.relative_update(size)
     corrupt = [d for d, ok in zip(objects, verdicts) if not ok]
     corrupt_dir = f"{repo.cache_dir}/corrupt"
     if repair:

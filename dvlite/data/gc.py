@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from dvlite.data.reach import Revisions, kept_outputs, used_objects
 from dvlite.errors import BadInputError, DvliteError, IntegrityError, NotARepoError
+from dvlite.progress import SILENT, Progress
 from dvlite.repo import Repo
 from dvlite.storage import projects
 from dvlite.storage.layout import pack_key
@@ -62,7 +63,8 @@ def _others(repo: Repo, given: list[str] | None) -> list[Repo]:
     return found
 
 
-def gc(repo: Repo, revs: Revisions, force: bool, project_paths: list[str] | None = None) -> GcResult:
+def gc(repo: Repo, revs: Revisions, force: bool, project_paths: list[str] | None = None,
+       progress: Progress = SILENT) -> GcResult:
     others = _others(repo, project_paths)
     used = used_objects(repo, kept_outputs(repo, revs))
     for other in others:  # their pointers, read the same way; their manifests are in this cache
@@ -82,12 +84,19 @@ def gc(repo: Repo, revs: Revisions, force: bool, project_paths: list[str] | None
     )
     orphans = repo.odb.orphan_packs()
     if force:
-        repo.odb.remove_many(d for d, _ in unused)
+        progress.set_size(sum(size for _, size in unused))
+        repo.odb.remove_many(_reported(unused, progress))
         if not others:  # on a shared cache, another project may be writing these right now
             repo.odb.clean_temp_files()
             for pack in orphans:
                 repo.odb.delete(pack_key(pack, "pack"))
     return GcResult(unused, force, [o.root for o in others], orphans)
+
+
+def _reported(objects: list[tuple[str, int]], progress: Progress):
+    for digest, size in objects:
+        yield digest
+        progress.relative_update(size)
 
 
 def _too_young(repo: Repo) -> set[str]:

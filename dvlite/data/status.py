@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from dvlite.errors import IntegrityError, UnsafePathError
 from dvlite.formats.manifest import Manifest
 from dvlite.outputs import Tracked, load_tracked, select
+from dvlite.progress import SILENT, Progress
 from dvlite.repo import Repo
 from dvlite.workspace.hasher import Hasher
 from dvlite.workspace.scan import (FileStat, is_linked_object, scan_tree, stat_single,
@@ -138,10 +139,10 @@ def status_of(repo: Repo, t: Tracked, hasher: Hasher, cache_stamp: str) -> PathS
     return PathStatus(t.rel, "dir", tuple(flags), tuple(changes))
 
 
-def status(repo: Repo, targets: list[str]) -> list[PathStatus]:
+def status(repo: Repo, targets: list[str], progress: Progress = SILENT) -> list[PathStatus]:
     tracked = load_tracked(repo)
     chosen = [t for t, _ in select(repo, tracked, targets)]
-    hasher = repo.hasher()
+    hasher = repo.hasher(progress)
     cache_stamp = repo.odb.stamp()
     results = [status_of(repo, t, hasher, cache_stamp) for t in chosen]
     if repo.scm is not None:
