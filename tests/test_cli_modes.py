@@ -168,3 +168,21 @@ def test_long_local_work_shows_progress_on_a_terminal_only(repo: Path) -> None:
     assert code == 0 and "files" not in shown
     code, shown = _on_a_terminal(repo, "fsck", delay="30")
     assert code == 0 and "files" not in shown
+
+
+def test_jobs_on_every_command_that_talks_to_a_remote(tracked: Path, tmp_path: Path) -> None:
+    run(tracked, "push")
+    out = tmp_path / "got"
+    run(tmp_path, "get", str(tracked), "data", "-o", str(out), "-j", "2")
+    assert (out / "a.txt").read_text() == "a\n"
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q")
+    run(other, "init")
+    run(other, "import", str(tracked), "model.bin", "-j", "3")
+    assert (other / "model.bin").read_bytes() == b"m" * 100
+    assert run(other, "update", "-j", "3").returncode == 0
+    assert "No problems found." in run(tracked, "fsck", "--cloud", "-j", "4").stdout
+    for args in (["fsck", "--cloud", "-j", "0"], ["get", str(tracked), "data", "-j", "0"]):
+        bad = run(tmp_path, *args, check=False)
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr

@@ -42,12 +42,17 @@ def _fs_options(pairs: list[str] | None) -> dict:
     return fs_options(flat)
 
 
+JOBS = typer.Option(None, "-j", "--jobs", min=1, max=256,
+                    help="Parallel requests to the source's remote (default per backend).")
+
+
 def get(
     url: str = URL,
     path: str = PATH,
     rev: str | None = REV,
     out: str | None = typer.Option(None, "-o", "--out", help="Where to write (default: the name, here)."),
     remote: str | None = typer.Option(None, "-r", "--remote", help="A remote of the source repo."),
+    jobs: int | None = JOBS,
     json_out: bool = JSON,
 ) -> None:
     """Download a tracked path from another dvlite repository (no repository needed here)."""
@@ -62,7 +67,7 @@ def get(
         repo = None
     guard = locked(repo, "get") if repo is not None else contextlib.nullcontext()
     with guard:
-        result = external.get(repo, url, path, rev, out, remote)
+        result = external.get(repo, url, path, rev, out, remote, jobs)
     if json_out:
         return ui.emit_json(result)
     what = f"{result.files} files, " if result.kind == "dir" else ""
@@ -75,6 +80,7 @@ def import_cmd(
     path: str = PATH,
     rev: str | None = REV,
     out: str | None = typer.Option(None, "-o", "--out", help="Where to put it (default: the name, here)."),
+    jobs: int | None = JOBS,
     json_out: bool = JSON,
 ) -> None:
     """Like get, and write OUT.dvl recording the source URL, revision and commit."""
@@ -82,7 +88,7 @@ def import_cmd(
 
     repo = find_repo()
     with locked(repo, "import"):
-        result = external.import_(repo, url, path, rev, out)
+        result = external.import_(repo, url, path, rev, out, jobs=jobs)
     if json_out:
         return ui.emit_json(result)
     what = f"{result.files} files, " if result.kind == "dir" else ""
@@ -100,6 +106,7 @@ def update(
                                    "to the remote instead of the cache and workspace."),
     remote: str | None = typer.Option(None, "-r", "--remote", help="The remote of --to-remote."),
     fs_config: list[str] | None = FS_CONFIG,
+    jobs: int | None = JOBS,
     json_out: bool = JSON,
 ) -> None:
     """Bring imports up to date: repository imports to the newest commit of their revision (or
@@ -110,7 +117,7 @@ def update(
     options = _fs_options(fs_config)
     repo = find_repo()
     with locked(repo, "update"):
-        results = urls.update(repo, targets or [], rev, remote, to_remote, options)
+        results = urls.update(repo, targets or [], rev, remote, to_remote, options, jobs)
     if json_out:
         return _json(results)
     if not results:

@@ -90,6 +90,8 @@ def fsck(
                                 help="Move corrupt objects and damaged packs aside (to cache/corrupt/)."),
     cloud: bool = typer.Option(False, "-c", "--cloud", help="Check what a remote holds instead."),
     remote: str | None = typer.Option(None, "-r", "--remote", help="Remote for --cloud."),
+    jobs: int | None = typer.Option(None, "-j", "--jobs", min=1, max=256,
+                                    help="With --cloud: parallel requests (default per backend)."),
     json_out: bool = JSON,
 ) -> None:
     """Re-hash every cache object; report corrupt and missing ones, damaged pack indexes, and
@@ -98,7 +100,7 @@ def fsck(
 
     repo = _repo()
     if cloud or remote:
-        return _cloud_fsck(repo, remote, repair, json_out)
+        return _cloud_fsck(repo, remote, repair, json_out, jobs)
     with _locked(repo, "fsck"), progress_bar("fsck", json_out) as bar:
         result = run_fsck(repo, repair, bar)
     if json_out:
@@ -129,11 +131,11 @@ def _render_fsck(result, repair: bool) -> None:
         ui.say("No problems found.")
 
 
-def _cloud_fsck(repo, remote: str | None, repair: bool, json_out: bool) -> None:
+def _cloud_fsck(repo, remote: str | None, repair: bool, json_out: bool, jobs: int | None) -> None:
     from dvlite.remotes.fsck import cloud_fsck
 
     with _locked(repo, "fsck --cloud"):
-        result = cloud_fsck(repo, remote, repair)
+        result = cloud_fsck(repo, remote, repair, jobs)
     if json_out:
         ui.emit_json(result)
     else:

@@ -95,6 +95,7 @@ class SourceRepo:
     git_dir: str
     view: SourceView
     local: bool  # the source is on this machine (a relative remote path is usable)
+    jobs: int | None = None  # parallel requests to its remote (None: the backend's default)
 
     def pointer_paths(self) -> list[str]:
         return [
@@ -165,7 +166,7 @@ class SourceRepo:
             return
         store = Remote(choose(self.view.config, self.remote_name(remote)))
         store.read_layout()
-        result = fetch_objects(self.view.odb, store, sizes, self.view.index_dir)
+        result = fetch_objects(self.view.odb, store, sizes, self.view.index_dir, self.jobs)
         where = f"remote {result.remote!r} of {self.url}"
         if result.failed:
             _digest, reason = result.failed[0]
@@ -324,7 +325,7 @@ def _copy_object(odb, digest: str, dest: str, executable: bool, umask: int) -> N
 
 
 def get(repo: Repo | None, url: str, path: str, rev: str | None, out: str | None,
-        remote: str | None) -> GetResult:
+        remote: str | None, jobs: int | None = None) -> GetResult:
     """Copy a tracked path of another repository to `out` (default: its name, here)."""
     rel = normalise(path)
     out = out or rel.rsplit("/", 1)[-1]
@@ -337,6 +338,7 @@ def get(repo: Repo | None, url: str, path: str, rev: str | None, out: str | None
     where = None if repo is not None else parent
     with tempfile.TemporaryDirectory(prefix=TMP_MARK + "get-", dir=where) as tmp, \
             open_source(url, rev, cache_for(repo, tmp), tmp) as src:
+        src.jobs = jobs
         located = src.locate(rel)
         entries = src.entries(located, remote)
         src.fetch({e.digest: e.size for e in entries}, remote)
@@ -437,13 +439,13 @@ def check_new_output(repo: Repo, out: str) -> str:
 
 
 def import_(repo: Repo, url: str, path: str, rev: str | None, out: str | None,
-            remote: str | None = None) -> ImportResult:
+            remote: str | None = None, jobs: int | None = None) -> ImportResult:
     from dvlite.gitignore import add_ignore
 
     rel = normalise(path)
     out_rel = check_new_output(repo, out or rel.rsplit("/", 1)[-1])
     with open_source(url, rev, repo.odb) as src:
-        src.url = canonical_url(url)
+        src.url, src.jobs = canonical_url(url), jobs
         pointer = _pointer_for(repo, src, rel, remote)
     repo.write(out_rel + SUFFIX, pointer.to_bytes())
     ignore = add_ignore(repo, out_rel)
@@ -453,11 +455,11 @@ def import_(repo: Repo, url: str, path: str, rev: str | None, out: str | None,
 
 
 def update_import(repo: Repo, t: Tracked, rev: str | None, remote: str | None,
-                  workdir: str) -> ImportResult:
+                  workdir: str, jobs: int | None = None) -> ImportResult:
     """Move a repository import to `rev` (default: the revision it recorded)."""
     old = t.pointer.source
     with open_source(from_root(repo, old.url), rev or old.rev, repo.odb, workdir) as src:
-        src.url = old.url
+        src.url, src.jobs = old.url, jobs
         new = _pointer_for(repo, src, old.path, remote)
     changed = rewrite_pointer(repo, t, new, check_out=True)
     return ImportResult(t.rel, t.pointer_rel, new.kind, new.files, new.size, new.source,

@@ -247,7 +247,8 @@ def import_url(repo: Repo, url: str, out: str | None, to_remote: bool = False,
 
 
 def update(repo: Repo, targets: list[str], rev: str | None, remote: str | None = None,
-           to_remote: bool = False, fs_options: dict | None = None) -> list[ImportResult]:
+           to_remote: bool = False, fs_options: dict | None = None, jobs: int | None = None
+           ) -> list[ImportResult]:
     """Bring imports up to date: repository imports move to `rev` (default: the revision each
     recorded); URL imports are downloaded again when their version marker changed. Unchanged
     ones are kept."""
@@ -268,7 +269,7 @@ def update(repo: Repo, targets: list[str], rev: str | None, remote: str | None =
             if isinstance(t.pointer.source, UrlSource):
                 results.append(update_one(repo, t, to_remote, remote, fs_options or {}))
             elif t.pointer.source is not None:
-                results.append(update_import(repo, t, rev, remote, workdir))
+                results.append(update_import(repo, t, rev, remote, workdir, jobs))
     return results
 
 
