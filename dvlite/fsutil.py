@@ -240,6 +240,17 @@ def copy_into(src_fd: int, dst_fd: int, segment: int | None = None,
     return copied
 
 
+@contextlib.contextmanager
+def removed_on_failure(path: str) -> Iterator[str]:
+    """Delete `path` (a temp file being made) when the block fails; the error goes on."""
+    try:
+        yield path
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        raise
+
+
 def read_limited(path: str, limit: int, origin: str) -> bytes:
     """A whole file that dvlite parses, refusing one bigger than `limit` before reading it."""
     with open(path, "rb") as f:

@@ -97,16 +97,11 @@ class FsStore:
         return data
 
     def local_path(self, found: Found, tmp_dir: str) -> tuple[str, bool]:
-        from dvlite.fsutil import temp_name
+        from dvlite.fsutil import removed_on_failure, temp_name
 
         os.makedirs(tmp_dir, exist_ok=True)
-        tmp = temp_name(os.path.join(tmp_dir, "dvc-object"))
-        try:
+        with removed_on_failure(temp_name(os.path.join(tmp_dir, "dvc-object"))) as tmp:
             self.remote.call(lambda: self.remote.fs.get_file(found.path, tmp))
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
         return tmp, True
 
     def describe(self, found: Found) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from dvlite.digest import hash_bytes, hash_fd, new_hasher
 from dvlite.errors import FormatError, IntegrityError
 from dvlite.formats.chunks import CHUNK_ABOVE, MAX_LIST, ChunkList, DamagedChunkListError
-from dvlite.fsutil import temp_name
+from dvlite.fsutil import removed_on_failure, temp_name
 from dvlite.remotes import backend
 from dvlite.remotes.backend import Remote
 from dvlite.remotes.errors import local_disk_failure, run_jobs
@@ -329,7 +329,7 @@ def _store_local(remote: Remote, key: str, src: int, offset: int, length: int) -
     final = remote.path(key)
     os.makedirs(os.path.dirname(final), exist_ok=True)
     tmp = temp_name(final)
-    try:
+    with removed_on_failure(tmp):
         out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             if not _copy_range(src, offset, out, 0, length):
@@ -337,10 +337,6 @@ def _store_local(remote: Remote, key: str, src: int, offset: int, length: int) -
         finally:
             os.close(out)
         os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _copy_range(src: int, start: int, dst: int, offset: int, length: int) -> bool:

@@ -1,15 +1,11 @@
 """The local content-addressed object store: `objects/ab/cdef...` and `packs/HEX.pack|idx`.
 
-Objects are written once and never modified. A loose object is written to a
-temp file in the objects directory while it is hashed, then renamed to the name
-its digest gives, so the bytes under a name are exactly the bytes hashed.
-
-Inside a `batch()` (an `add` or a `fetch` of many files), objects under 1 MiB are
-collected into packs of ~16 MiB instead, in the format remotes use (packs.py): one
-file creation per pack instead of one per object, which is what many small files
-cost on a local disk. A pack's index is written after the pack; both before any
-manifest or pointer names their objects (the caller's sync barrier). Large objects
-have their chunk lists kept beside them (chunklists.py).
+Objects are written once, never modified: a loose one goes to a temp file while it is hashed,
+then is renamed to its digest, so the bytes under a name are exactly the bytes hashed. Inside a
+`batch()` (an `add` or `fetch` of many files) objects under 1 MiB go into ~16 MiB packs in the
+remotes' format (packs.py): one file creation per pack, not per object. A pack's index is
+written after the pack, both before any manifest or pointer names their objects (the caller's
+sync barrier). Large objects have their chunk lists kept beside them (chunklists.py).
 """
 
 from __future__ import annotations
@@ -28,7 +24,7 @@ from dvlite.formats.manifest import Manifest
 from dvlite.formats.packs import (CACHE_PACK_TARGET, MAX_INDEX, PACK_BELOW, DamagedIndexError,
                                   PackedObject, PackIndex, build_pack)
 from dvlite.fsutil import (TMP_MARK, atomic_copy, atomic_write, read_limited, remove_file,
-                           remove_temp_files, temp_name)
+                           remove_temp_files, removed_on_failure, temp_name)
 from dvlite.readback import copy_and_read_back
 from dvlite.storage import chunklists
 from dvlite.storage.layout import OBJECTS, PACKS
@@ -348,8 +344,7 @@ class Cache(LocalStorage):
                     self._put_small(first, digest.hex, durable)
                     return digest, len(first), os.fstat(fd)
             os.makedirs(self.objects_dir, exist_ok=True)
-            tmp = temp_name(os.path.join(self.objects_dir, "object"))
-            try:
+            with removed_on_failure(temp_name(os.path.join(self.objects_dir, "object"))) as tmp:
                 with open(tmp, "w+b", buffering=0) as out:
                     size, found = copy_and_read_back(fd, out.fileno(),
                                                      chunklists.scanner(os.fstat(fd).st_size))
@@ -362,10 +357,6 @@ class Cache(LocalStorage):
                 else:
                     self._fan_dir(digest.hex)
                     os.replace(tmp, self.path(digest.hex))
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
             after = os.fstat(fd)
         if isinstance(found, ChunkList):
             chunklists.save(self.dir, found)
