@@ -58,7 +58,7 @@ export COLUMNS=${COLUMNS:-100}
 
 # sha256 of every file under data/ plus model.bin, in a stable order.
 fingerprint() {
-    find data model.bin -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+    find data model.bin -type f ! -name '*.tmp' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
 }
 
 step "$(dvlite --version) in a scratch git repository: $WORK/project"
@@ -138,6 +138,12 @@ run dvlite diff HEAD~1 HEAD
 echo "(and inside the tables: part-001.csv kept its 200 rows, by key, and gained 25)"
 run dvlite diff HEAD~1 HEAD --table --key id --targets data/train/part-001.csv
 
+step "Scratch files inside tracked data: .dvliteignore (gitignore syntax), and what the data weighs"
+run_sh "echo '*.tmp' > .dvliteignore && echo scratch > data/notes.tmp"
+run dvlite check-ignore --details data/notes.tmp
+run dvlite status
+run dvlite du -d 1
+
 step "Go back in time: git checkout the first commit, then dvlite checkout"
 run git checkout -q "$FIRST"
 run dvlite checkout
@@ -157,6 +163,7 @@ run git checkout -q main
 run dvlite checkout
 run dvlite status
 [[ $(fingerprint) == "$V2_SUMS" ]] || die "the workspace does not match version 2"
+echo "(the ignored scratch file survived both checkouts: $(cat data/notes.tmp))"
 echo "OK: every file is byte-for-byte version 2 again"
 
 step "Cache upkeep: what could gc free? (dry run: only the workspace's pointers are kept)"

@@ -23,7 +23,7 @@ from dvlite.errors import BadInputError, DvliteError, RemoteError
 from dvlite.experiments import queue as queue_mod
 from dvlite.experiments import refs, worktrees
 from dvlite.experiments.queue import Entry
-from dvlite.experiments.runner import QueueEvent, QueueResult, recover, runner_lock
+from dvlite.experiments.runner import QueueEvent, QueueResult, recover, report, runner_lock
 from dvlite.outputs import outputs_at
 from dvlite.repo import Repo
 
@@ -190,12 +190,12 @@ def _run(repo: Repo, client, todo: list[Entry], jobs: int, git_url: str, result:
                     outcome = future.result()
                 except Exception as exc:  # noqa: BLE001 - a worker lost, a task erred in Dask
                     outcome = {"state": "failed", "error": f"the Dask task failed: {exc}", "log": ""}
-                _report(repo, _record(repo, entry, outcome), result, on_event)
+                report(_record(repo, entry, outcome), result, on_event)
             for future, entry in list(running.items()):
                 if _kill_asked(repo, entry):
                     future.cancel()
                     running.pop(future)
-                    _report(repo, _record(repo, entry, {"state": "failed", "error": "killed", "log": ""}),
+                    report(_record(repo, entry, {"state": "failed", "error": "killed", "log": ""}),
                             result, on_event)
     except BaseException:
         for future, entry in running.items():
@@ -212,11 +212,3 @@ def _kill_asked(repo: Repo, entry: Entry) -> bool:
     except (DvliteError, OSError):
         return True  # removed from the queue
 
-
-def _report(repo: Repo, entry: Entry, result: QueueResult, on_event) -> None:
-    if entry.state == "success":
-        result.succeeded.append(entry.name)
-        on_event(QueueEvent("success", entry.name, entry.commit or ""))
-    else:
-        result.failed.append((entry.name, entry.error or ""))
-        on_event(QueueEvent("failed", entry.name, entry.error or ""))

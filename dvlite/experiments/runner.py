@@ -187,6 +187,11 @@ def _finish(repo: Repo, entry: Entry, top: str, status: int, result: QueueResult
     entry.state, entry.commit, entry.error = outcome["state"], outcome.get("commit"), outcome.get("error")
     entry.pid, entry.finished = None, time.time()
     queue_mod.save(repo, entry)
+    report(entry, result, on_event)
+
+
+def report(entry: Entry, result: QueueResult, on_event) -> None:
+    """Count a finished experiment in `result` and tell the caller."""
     if entry.state == "success":
         result.succeeded.append(entry.name)
         on_event(QueueEvent("success", entry.name, entry.commit or ""))

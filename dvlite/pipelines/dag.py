@@ -89,29 +89,13 @@ class Pipeline:
         return _topological({name: self.upstream_of(s) for name, s in self.stages.items()})
 
     def ancestors(self, names: list[str]) -> set[str]:
-        result: set[str] = set()
-        todo = list(names)
-        while todo:
-            n = todo.pop()
-            if n in result:
-                continue
-            result.add(n)
-            todo += self.upstream_of(self.stages[n])
-        return result
+        return _reach(names, lambda n: self.upstream_of(self.stages[n]))
 
     def descendants(self, names: list[str]) -> set[str]:
         down: dict[str, list[str]] = {}
         for a, b in self.edges():
             down.setdefault(a, []).append(b)
-        result: set[str] = set()
-        todo = list(names)
-        while todo:
-            n = todo.pop()
-            if n in result:
-                continue
-            result.add(n)
-            todo += down.get(n, [])
-        return result
+        return _reach(names, lambda n: down.get(n, []))
 
 
 def _overlap(a: str, b: str) -> bool:
@@ -194,3 +178,13 @@ def validate(pipeline: Pipeline, tracked_paths=()) -> None:
     pipeline.order()
 
 
+def _reach(starts: list[str], next_of) -> set[str]:
+    """`starts` and every stage reached from them by `next_of` (upstream or downstream)."""
+    result: set[str] = set()
+    todo = list(starts)
+    while todo:
+        n = todo.pop()
+        if n not in result:
+            result.add(n)
+            todo += next_of(n)
+    return result

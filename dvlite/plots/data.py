@@ -313,7 +313,8 @@ def extract_points(table: Table, x: str, y: str) -> tuple[tuple[float | str, flo
     return tuple(points)
 
 
-def _finite(value) -> float | None:
+def finite(value) -> float | None:
+    """A number as a float; None for anything else, NaN and the infinities."""
     if not is_number(value):
         return None
     try:
@@ -374,7 +375,7 @@ def metric_plot(name: str, values: Sequence[tuple[str, object]], template: str =
                     title=title or name, x_label="revision", y_label=name)
     points, notes = [], []
     for revision, value in values:
-        number = _finite(value)
+        number = finite(value)
         if number is not None:
             points.append((revision, number))
         else:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
+from dvlite.plots.data import finite
 from dvlite.plots.scale import format_number
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -13,19 +13,9 @@ GAP = " "  # a missing value in a sparkline
 DOT = "•"
 
 
-def _finite(value) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
-
-
 def sparkline(values: Sequence[object]) -> str:
     """One character per value, low to high (▁ to █); a blank where a value is missing."""
-    numbers = [_finite(v) for v in values]
+    numbers = [finite(v) for v in values]
     present = [v for v in numbers if v is not None]
     if not present:
         return GAP * len(numbers)
@@ -58,7 +48,7 @@ def bar_chart(items: Sequence[tuple[str, object]], width: int = 40,
     Bars grow right from zero; when some values are negative, their bars grow left from a zero
     column placed in proportion.
     """
-    rows = [(str(label), _finite(value)) for label, value in items]
+    rows = [(str(label), finite(value)) for label, value in items]
     if not rows:
         return []
     present = [v for _, v in rows if v is not None]
@@ -93,7 +83,7 @@ def line_chart(items: Sequence[tuple[str, object]], width: int = 60, height: int
     """A dot per value on a grid of `height` rows, the y range on the left and the first and
     last x labels under the axis (several values in one column: the last one wins)."""
     width, height = max(2, width), max(2, height)
-    rows = [(str(label), _finite(value)) for label, value in items]
+    rows = [(str(label), finite(value)) for label, value in items]
     present = [v for _, v in rows if v is not None]
     if not present:
         return ["(no values)"]
