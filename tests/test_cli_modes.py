@@ -186,3 +186,24 @@ def test_jobs_on_every_command_that_talks_to_a_remote(tracked: Path, tmp_path: P
     for args in (["fsck", "--cloud", "-j", "0"], ["get", str(tracked), "data", "-j", "0"]):
         bad = run(tmp_path, *args, check=False)
         assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_diff_takes_paths_after_a_double_dash_as_git_does(repo: Path) -> None:
+    for d in ("a", "b"):
+        (repo / d).mkdir()
+        (repo / d / "f").write_text("1\n")
+    run(repo, "add", "a", "b")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "one")
+    for d in ("a", "b"):
+        (repo / d / "f").chmod(0o644)
+        (repo / d / "f").write_text("2\n")
+    run(repo, "add", "a", "b")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "two")
+    only_a = json.loads(run(repo, "diff", "HEAD~1", "HEAD", "--json", "--", "a").stdout)
+    assert [c["path"] for c in only_a["changes"]] == ["a/f"]
+    both = json.loads(run(repo, "diff", "HEAD~1", "HEAD", "--json", "--", "a", "b/f").stdout)
+    assert sorted(c["path"] for c in both["changes"]) == ["a/f", "b/f"]
+    same = json.loads(run(repo, "diff", "--targets", "b", "HEAD~1", "HEAD", "--json").stdout)
+    assert [c["path"] for c in same["changes"]] == ["b/f"]

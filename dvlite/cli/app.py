@@ -99,11 +99,20 @@ def split_modes(argv: list[str]) -> tuple[list[str], bool, bool]:
     return rest, verbose, quiet
 
 
+def paths_after_double_dash(argv: list[str]) -> list[str]:
+    """`dvlite diff A B -- PATH...` as git writes it: each PATH becomes `--targets PATH`."""
+    if not argv or argv[0] != "diff" or "--" not in argv:
+        return argv
+    cut = argv.index("--")
+    return argv[:cut] + [arg for path in argv[cut + 1:] for arg in ("--targets", path)]
+
+
 def main() -> None:
     import signal
 
     click = _click_exceptions()
     argv, verbose, quiet = split_modes(sys.argv[1:])
+    argv = paths_after_double_dash(argv)
     ui.Mode.verbose, ui.Mode.quiet = verbose, quiet
     for stream in (sys.stdout, sys.stderr):  # print non-UTF-8 file names as their own bytes
         if hasattr(stream, "reconfigure"):
