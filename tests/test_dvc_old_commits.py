@@ -121,3 +121,38 @@ def test_the_api_reads_a_pre_switch_revision(scenario: Path) -> None:
                           env={**os.environ, **GIT_ENV}, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == _dataset(1)["data/train/a.csv"]
+
+
+def test_get_and_import_from_another_repository_at_a_pre_switch_commit(scenario: Path) -> None:
+    repo = scenario / "repo"
+    first, _second, third = _commits(repo)
+    _switch(repo)
+    # the source's cache lacks the old objects until a get asks for them: from its DVC cache
+    # or its DVC remote, verified by md5
+    got = scenario / "got-v1"
+    run(scenario, "get", str(repo), "data", "--rev", first, "-o", str(got))
+    assert {str(p.relative_to(got)).replace(os.sep, "/"): p.read_bytes()
+            for p in got.rglob("*") if p.is_file()} == {
+        rel[len("data/"):]: data for rel, data in _dataset(1).items() if rel.startswith("data/")}
+    one = scenario / "model-v1.bin"
+    run(scenario, "get", str(repo), "model.bin", "--rev", first, "-o", str(one))
+    assert _md5(one) == yaml.safe_load(git(repo, "show", f"{first}:model.bin.dvc"))["outs"][0]["md5"]
+
+    here = scenario / "consumer"
+    here.mkdir()
+    git(here, "init", "-q")
+    run(here, "init")
+    run(here, "import", str(repo), "data", "--rev", third, "-o", "old-data")
+    pointer = yaml.safe_load((here / "old-data.dvl").read_text())
+    assert pointer["source"]["rev_lock"] == third
+    assert {str(p.relative_to(here / "old-data")).replace(os.sep, "/"): p.read_bytes()
+            for p in (here / "old-data").rglob("*") if p.is_file()} == {
+        rel[len("data/"):]: data for rel, data in _dataset(2).items() if rel.startswith("data/")}
+    assert run(here, "status").returncode == 0
+
+    missing = run(scenario, "get", str(repo), "nosuch", "--rev", first, check=False)
+    assert missing.returncode == 2 and "not tracked" in missing.stderr
+    bare = scenario / "bare.git"
+    git(scenario, "clone", "-q", "--bare", str(repo), str(bare))
+    refused = run(scenario, "get", f"file://{bare}", "data", "--rev", first, "-o", "x", check=False)
+    assert refused.returncode == 2 and "before the switch from DVC" in refused.stderr

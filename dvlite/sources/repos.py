@@ -264,6 +264,10 @@ def source_at(url: str, rev: str, commit: str, git_dir: str, odb: Cache, tmp: st
     """The source repository at `commit` of a clone; its config is written under `tmp`."""
     config = scm.blob_at(git_dir, commit, f"{DIRNAME}/config")
     if config is None:
+        from dvlite.sources import preswitch
+
+        if preswitch.is_pre_switch(git_dir, commit):
+            return preswitch.pre_switch_source(url, rev, commit, git_dir, odb, local_root(url), tmp)
         raise BadInputError(f"{url} is not a dvlite repository at {rev} "
                             f"(no {DIRNAME}/config at its root)")
     root = os.path.join(tmp, "view")
