@@ -156,3 +156,19 @@ def test_get_and_import_from_another_repository_at_a_pre_switch_commit(scenario:
     git(scenario, "clone", "-q", "--bare", str(repo), str(bare))
     refused = run(scenario, "get", f"file://{bare}", "data", "--rev", first, "-o", "x", check=False)
     assert refused.returncode == 2 and "before the switch from DVC" in refused.stderr
+
+
+def test_the_api_names_a_pre_switch_commit_of_a_repository_given_by_url(scenario: Path) -> None:
+    repo = scenario / "repo"
+    first = _commits(repo)[0]
+    _switch(repo)
+    code = ("import dvlite.api, sys\n"
+            "try:\n"
+            f"    dvlite.api.get_url('model.bin', repo='file://{repo}', rev='{first}')\n"
+            "except dvlite.errors.BadInputError as exc:\n"
+            "    print(exc.message)\n"
+            "    sys.exit(2)\n")
+    proc = subprocess.run([sys.executable, "-c", "import dvlite.errors\n" + code], cwd=scenario,
+                          capture_output=True, text=True, env={**os.environ, **GIT_ENV})
+    assert proc.returncode == 2, proc.stderr
+    assert "before the switch from DVC" in proc.stdout and "\n" not in proc.stdout.strip()

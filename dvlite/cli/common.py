@@ -61,10 +61,18 @@ def locked(repo, command: str):
 
 
 def progress_bar(label: str, quiet: bool = False):
-    """A progress bar for long work (cli/progress.py: on a terminal, after about a second)."""
-    from dvlite.cli.progress import work_progress  # rich.progress loads only here
+    """A progress bar for long work (cli/progress.py: on a terminal, after about a second);
+    none with `quiet`, `-q` or no terminal, decided before rich.progress (~25 ms) is imported."""
+    import contextlib
+    import sys
 
-    return work_progress(label, quiet)
+    from dvlite.progress import SILENT
+
+    if quiet or ui.Mode.quiet or not sys.stderr.isatty():
+        return contextlib.nullcontext(SILENT)
+    from dvlite.cli.progress import work_progress
+
+    return work_progress(label)
 
 
 def cwd_rel(repo, rel: str) -> str:

@@ -7,7 +7,7 @@ import os
 import typer
 
 from dvlite.cli import output as ui
-from dvlite.cli.common import JSON, waiting
+from dvlite.cli.common import JSON, progress_bar, waiting
 
 
 def _render_plan(plan, remove_dvc: bool) -> None:
@@ -53,7 +53,6 @@ def migrate(
     json_out: bool = JSON,
 ) -> None:
     """Switch from DVC: convert .dvc files, dvc.yaml, dvc.lock, .dvcignore and DVC's config."""
-    from dvlite.cli.progress import work_progress
     from dvlite.dvc import migrate as mig
 
     root = mig.find_root(os.getcwd())
@@ -62,7 +61,7 @@ def migrate(
         plan = mig.plan(survey, remove_dvc)
         return ui.emit_json(plan) if json_out else _render_plan(plan, remove_dvc)
     # migrate takes the lock itself: it may have to create .dvlite/ first
-    with work_progress("migrating", quiet=json_out) as callback:
+    with progress_bar("migrating", json_out) as callback:
         result = mig.apply(survey, waiting, callback, remove_dvc)
     if json_out:
         return ui.emit_json(result)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
 
 from rich.progress import (
@@ -20,7 +19,6 @@ from rich.progress import (
 from rich.text import Text
 
 from dvlite.cli.output import err, human_size
-from dvlite.progress import SILENT
 
 DELAY_S = 1.0  # DVLITE_PROGRESS_DELAY overrides it (0: at once)
 
@@ -71,15 +69,10 @@ class RichProgress:
 
 
 @contextlib.contextmanager
-def work_progress(label: str, quiet: bool = False):
-    """A progress bar on a terminal (files, bytes in KiB/MiB as every summary prints them, rate,
-    ETA) once the work has run about a second; nothing when stderr is not a terminal, with
-    `quiet` (e.g. --json) or `-q`."""
-    from dvlite.cli.output import Mode
-
-    if quiet or Mode.quiet or not sys.stderr.isatty():
-        yield SILENT
-        return
+def work_progress(label: str):
+    """A progress bar on stderr (files, bytes in KiB/MiB as every summary prints them, rate,
+    ETA) once the work has run about a second. Whether to draw one at all is the caller's
+    choice (cli/common.progress_bar: not with -q, --json or without a terminal)."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

@@ -80,7 +80,8 @@ class PreSwitchSource(SourceRepo):
         return []
 
     def remote_name(self, remote: str | None) -> str:
-        return remote or ""
+        raise BadInputError(f"{self.url} at {self.rev} is a commit from before the switch from "
+                            "DVC: its objects have no URL on a dvlite remote")
 
     def fetch(self, sizes: dict[str, int], remote: str | None) -> None:
         """Copy these objects from the source's cache, each verified by its digest."""
