@@ -4,15 +4,17 @@ restore, and come down first, because they say which objects to fetch."""
 
 from __future__ import annotations
 
-from dvlite.data.checkout import CheckoutResult, checkout
+from typing import TYPE_CHECKING
+
 from dvlite.data.reach import Revisions
-from dvlite.dvc.imported import bring_in_all
-from dvlite.dvc.legacy import BroughtIn, bring_in, unlinked
-from dvlite.outputs import to_rel
 from dvlite.pipelines import runcache
 from dvlite.remotes import transfer
 from dvlite.remotes.transfer import FetchResult, PushResult
 from dvlite.repo import Repo
+
+if TYPE_CHECKING:  # what only fetch and pull need is imported there: a push starts sooner
+    from dvlite.data.checkout import CheckoutResult
+    from dvlite.dvc.legacy import BroughtIn
 
 
 def push(repo: Repo, targets: list[str], remote_name: str | None = None, jobs: int | None = None,
@@ -31,6 +33,10 @@ def push(repo: Repo, targets: list[str], remote_name: str | None = None, jobs: i
 def bring_in_legacy(repo: Repo, targets: list[str], use_remote: bool, callback=None) -> BroughtIn:
     """A commit from before the switch: what its DVC files track, into the cache (from the DVC
     cache, the workspace and, with `use_remote`, the DVC remote), linked by md5."""
+    from dvlite.dvc.imported import bring_in_all
+    from dvlite.dvc.legacy import bring_in, unlinked
+    from dvlite.outputs import to_rel
+
     outs = unlinked(repo)
     if targets:
         rels = [to_rel(repo, t) for t in targets]
@@ -60,5 +66,7 @@ def fetch(repo: Repo, targets: list[str], remote_name: str | None = None, jobs: 
 def pull(repo: Repo, targets: list[str], remote_name: str | None = None, jobs: int | None = None,
          callback=None, run_cache: bool = False, force: bool = False
          ) -> tuple[FetchResult, CheckoutResult]:
+    from dvlite.data.checkout import checkout
+
     fetched = fetch(repo, targets, remote_name, jobs, Revisions(), callback, run_cache)
     return fetched, checkout(repo, targets, force=force)

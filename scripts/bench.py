@@ -53,7 +53,9 @@ import argparse
 import contextlib
 import datetime
 import filecmp
+import hashlib
 import importlib.metadata
+import inspect
 import json
 import os
 import platform
@@ -331,6 +333,21 @@ def gen_mixed(top: str, parquet_size: int, seed: int, **tree: int) -> None:
     gen_tree(os.path.join(top, "files"), seed=seed + 1, **tree)
 
 
+def code_digest(*funcs: Callable) -> str:
+    """A digest of the functions' source: generated data made by older code is made again."""
+    return hashlib.sha256("".join(inspect.getsource(f) for f in funcs).encode()).hexdigest()[:16]
+
+
+def generator_params(gen: partial) -> dict:
+    """What generated data depends on: the generator, its arguments, its code (and pyarrow's
+    version for Parquet, whose bytes it decides)."""
+    funcs = [gen.func, *((gen_parquet, gen_tree) if gen.func is gen_mixed else ())]
+    out = {"generator": gen.func.__name__, **gen.keywords, "code": code_digest(*funcs)}
+    if gen_parquet in funcs:
+        out["pyarrow"] = importlib.metadata.version("pyarrow")
+    return out
+
+
 def set_mtimes(top: str) -> None:
     """Every file and folder under `top` (or `top` itself) gets DATA_MTIME, deepest first."""
     for d, _, names in os.walk(top, topdown=False):
@@ -376,10 +393,7 @@ class Dataset:
 
     @property
     def params(self) -> dict:
-        out = {"generator": self.gen.func.__name__, **self.gen.keywords}
-        if self.gen.func is gen_mixed:
-            out["pyarrow"] = importlib.metadata.version("pyarrow")
-        return out
+        return generator_params(self.gen)
 
     @property
     def params_file(self) -> str:
@@ -778,7 +792,8 @@ class Edit:
 
     @property
     def params(self) -> dict:
-        return {"generator": self.gen.func.__name__, "edit": self.description, **self.gen.keywords}
+        return {**generator_params(self.gen), "edit": self.description,
+                "editor": code_digest(self.edit.func if isinstance(self.edit, partial) else self.edit)}
 
 
 def make_edit(name: str, scale: float) -> Edit:
@@ -979,9 +994,10 @@ def edit_table(name: str, res: dict) -> str:
     sep = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":"
                          for i, w in enumerate(widths)) + "|"
     cp = res["floor_cp"]
-    lines = [f"edit {name}: {res['description']} ({res['bytes'] / MIB:,.1f} MiB; load average "
+    title = (f"edit {name}: {res['description']} ({res['bytes'] / MIB:,.1f} MiB; load average "
              f"{res['loadavg']['start']} -> {res['loadavg']['end']}; cp of the file "
-             f"{cp['seconds']:.3f} s)", "", fmt(rows[0]), sep, *map(fmt, rows[1:])]
+             f"{cp['seconds']:.3f} s)")
+    lines = [title, "", fmt(rows[0]), sep, *map(fmt, rows[1:])]
     lines.append("MiB moved: push = bytes uploaded (dvlite's count; DVC: the remote's growth), "
                  "pull = bytes downloaded")
     for t in res["targets"]:

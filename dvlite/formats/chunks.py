@@ -25,10 +25,12 @@ from dvlite.errors import IntegrityError
 
 LIST_MAGIC = b"DVLCHK01"
 # FastCDC 2020 (pyfastcdc, its default gear table), normalised chunking level 2: chunks of
-# 1-8 MiB, 2.4 MiB on average; measured on this machine at about 5 GB/s (docs/performance.md).
-AVG_CHUNK = 2 << 20
-MIN_CHUNK = 1 << 20
-MAX_CUT = 8 << 20
+# 512 KiB-4 MiB, 1.2 MiB on average, cut at about 6.8 GiB/s here. An edit costs about two
+# chunks: 2 MiB-average chunks sent 14.8 MiB for the Parquet rewrite of the benchmark, these
+# 11.1 MiB (and 1.2 MiB, not 6.3, for 1 MiB changed in 2 GiB): docs/performance.md.
+AVG_CHUNK = 1 << 20
+MIN_CHUNK = 512 << 10
+MAX_CUT = 4 << 20
 NORMALISATION = 2
 CHUNK_ABOVE = 64 << 20  # objects this big (and bigger) travel as chunks
 MAX_CHUNK = 64 << 20  # a chunk list naming a bigger chunk is refused: each is held in memory

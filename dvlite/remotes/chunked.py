@@ -53,16 +53,25 @@ def may_hold_chunked(remote: Remote) -> bool:
     return (remote.read_layout() or 0) >= CHUNKED_LAYOUT
 
 
-def _chunks_present(remote: Remote, wanted: set[str], jobs: int) -> set[str]:
+def _chunks_present(remote: Remote, wanted: set[str], jobs: int, cache_dir: str,
+                    pushing: set[str]) -> set[str]:
+    """The chunks of `wanted` the remote holds. A chunk list on a remote means every chunk it
+    names is there (they go up first, and `gc` and `fsck --repair` remove a list before its
+    chunks), so the older versions kept in the cache answer for most of them with one question
+    each; the rest are asked for one by one when few, else `chunks/` is listed."""
     if not wanted or not may_hold_chunked(remote):
         return set()
-    if len(wanted) <= FEW:
-        order = sorted(wanted)
-        found = [ok for _d, ok in _asked(remote, order, jobs)]
-        return {d for d, ok in zip(order, found) if ok}
+    present: set[str] = set()
+    for obj, shared in chunklists.sharing(cache_dir, wanted, pushing)[:FEW]:
+        if not shared <= present and remote.exists(chunklist_key(obj)):
+            present |= shared
+    rest = wanted - present
+    if len(rest) <= FEW:
+        order = sorted(rest)
+        return present | {d for d, ok in _asked(remote, order, jobs) if ok}
     listed = {found[1] for key in remote.list("chunks")
               if (found := chunked_of(key)) is not None and found[0] == "chunks"}
-    return wanted & listed
+    return present | (rest & listed)
 
 
 def _asked(remote: Remote, digests: list[str], jobs: int):
@@ -98,7 +107,7 @@ def push_objects(odb: Cache, remote: Remote, digests: list[str], jobs: int) -> C
         return result
     remote.ensure_layout(CHUNKED_LAYOUT)  # before the first chunk list (invariant 17's rule)
     wanted = {c for cl in lists.values() for c, _n in cl.chunks}
-    present = _chunks_present(remote, wanted, jobs)
+    present = _chunks_present(remote, wanted, jobs, odb.dir, set(lists))
     where: dict[str, tuple[str, int, int]] = {}  # chunk -> (object, offset, length) to read it
     for digest, cl in lists.items():
         for chunk, offset, length in cl.spans():

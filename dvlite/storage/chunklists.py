@@ -83,17 +83,35 @@ def of_object(cache_dir: str, hexdigest: str) -> ChunkList:
     return found
 
 
+def _listed(cache_dir: str):
+    """The digest of every object with a chunk list kept in the cache."""
+    with contextlib.suppress(FileNotFoundError):
+        for fan in os.scandir(os.path.join(cache_dir, CHUNK_LISTS)):
+            for entry in os.scandir(fan.path):
+                if not entry.name.startswith(TMP_MARK):
+                    yield fan.name + entry.name
+
+
 def local_chunks(cache_dir: str) -> dict[str, tuple[str, int, int]]:
     """chunk digest -> (loose object, offset, length) over every chunk list kept in the cache
     whose object is there too: the pieces a chunked download need not fetch."""
     out: dict[str, tuple[str, int, int]] = {}
-    with contextlib.suppress(FileNotFoundError):
-        for fan in os.scandir(os.path.join(cache_dir, CHUNK_LISTS)):
-            for entry in os.scandir(fan.path):
-                hexdigest = fan.name + entry.name
-                if entry.name.startswith(TMP_MARK) or not os.path.exists(_object_path(cache_dir, hexdigest)):
-                    continue
-                chunks = kept(cache_dir, hexdigest)
-                for chunk, offset, length in chunks.spans() if chunks else ():
-                    out.setdefault(chunk, (hexdigest, offset, length))
+    for hexdigest in _listed(cache_dir):
+        if not os.path.exists(_object_path(cache_dir, hexdigest)):
+            continue
+        chunks = kept(cache_dir, hexdigest)
+        for chunk, offset, length in chunks.spans() if chunks else ():
+            out.setdefault(chunk, (hexdigest, offset, length))
     return out
+
+
+def sharing(cache_dir: str, wanted: set[str], skip: set[str]) -> list[tuple[str, set[str]]]:
+    """(object, the chunks of `wanted` its kept list names) for every object not in `skip`
+    whose list names any, most shared first: the older versions of what a push sends."""
+    out = []
+    for hexdigest in _listed(cache_dir):
+        chunks = None if hexdigest in skip else kept(cache_dir, hexdigest)
+        shared = {c for c, _n in chunks.chunks} & wanted if chunks else set()
+        if shared:
+            out.append((hexdigest, shared))
+    return sorted(out, key=lambda found: -len(found[1]))
