@@ -25,6 +25,10 @@ def _packed(repo) -> dict[str, tuple[str, int, int]]:
     return out
 
 
+def _index(pack) -> PackIndex:
+    return PackIndex.from_bytes(pack.with_suffix(".idx").read_bytes(), str(pack))
+
+
 def _loose(repo) -> set[str]:
     root = repo / ".dvlite/cache/objects"
     return {p.parent.name + p.name for p in root.glob("??/*")}
@@ -137,3 +141,42 @@ def test_cache_pack_false_keeps_every_object_loose_and_links_them(repo):
     run(repo, "config", "cache.pack", "maybe")
     out = run(repo, "status", check=False)
     assert out.returncode == 2 and "cache.pack" in out.stderr
+
+
+def test_a_fetched_whole_pack_becomes_a_cache_pack_as_it_is(repo, tmp_path):
+    """A pull that wants every object of a remote pack keeps that pack (same name, same
+    bytes) instead of copying each object into a new one; a pack whose bytes do not match its
+    name is taken apart object by object, and only the bad object is refused."""
+    import shutil
+
+    files = _files(200)
+    write_tree(repo, files)
+    run(repo, "add", "data")
+    run(repo, "remote", "add", "-d", "origin", str(tmp_path / "remote"))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "data")
+    run(repo, "push")
+    digests = {xxhash.xxh3_128_hexdigest(v) for v in files.values()}
+    remote_packs = [p for p in sorted((tmp_path / "remote/packs").glob("*.pack"))  # not the
+                    if set(_index(p).entries) <= digests]  # manifest's: fetched on its own
+    assert remote_packs
+    shutil.rmtree(repo / ".dvlite/cache")
+    shutil.rmtree(repo / "data")
+    run(repo, "pull")
+    assert {k: v for k, v in tree_digests(repo).items() if k.startswith("data/")} == {
+        k: hashlib.sha256(v).hexdigest() for k, v in files.items()}
+    for pack in remote_packs:
+        assert (repo / ".dvlite/cache/packs" / pack.name).read_bytes() == pack.read_bytes()
+    assert run(repo, "fsck").returncode == 0
+
+    victim, (offset, _length) = sorted(_index(remote_packs[0]).entries.items())[0]
+    body = bytearray(remote_packs[0].read_bytes())
+    body[offset] ^= 0xFF
+    remote_packs[0].chmod(0o644)
+    remote_packs[0].write_bytes(bytes(body))
+    shutil.rmtree(repo / ".dvlite/cache")
+    shutil.rmtree(repo / "data")
+    pulled = run(repo, "pull", check=False)
+    assert pulled.returncode != 0 and victim in pulled.stdout + pulled.stderr
+    assert not (repo / ".dvlite/cache/packs" / remote_packs[0].name).exists()
+    assert victim not in _packed(repo) and len(_packed(repo)) == len(files) - 1

@@ -216,7 +216,7 @@ class Importer:
             return
         if self.odb.contains(got.xxh3):
             return
-        digest, _ = self.odb.ingest(got.path)
+        digest, _ = self.odb.ingest_file(got.path)[:2]
         if digest.hex != got.xxh3:
             raise IntegrityError(f"{origin}: {got.path} changed while it was being migrated",
                                  hint="run migrate again")

@@ -79,7 +79,9 @@ class Manifest:
     def from_bytes(cls, data: bytes, origin: str = "manifest") -> Manifest:
         """Parse and validate: every entry a safe relative path, no duplicates, no entry that
         is both a file and a directory (UnsafePathError, exit 4)."""
-        doc = yamldoc.load_json(data, origin, max_bytes=MAX_BYTES)
+        # every entry is checked field by field below: no nesting gets through (and walking
+        # the shape of 50,000 entries cost 0.17 s a read)
+        doc = yamldoc.load_json(data, origin, max_bytes=MAX_BYTES, shape=False)
         if not isinstance(doc, dict) or "version" not in doc:
             raise FormatError(f"{origin}: not a dvlite manifest")
         if doc["version"] != VERSION:

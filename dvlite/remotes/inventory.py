@@ -206,11 +206,17 @@ def fetch_reads(inv: Inventory, wanted: set[str]) -> list[Read]:
     return plan_reads({d: inv.packed[d] for d in wanted}, inv.pack_sizes)
 
 
-def fetch_read(remote: Remote, odb: Cache, read: Read) -> list[tuple[str, BaseException | None]]:
+def fetch_read(remote: Remote, odb: Cache, read: Read, index: PackIndex | None = None
+               ) -> list[tuple[str, BaseException | None]]:
     """Fetch one planned read; store each object it holds, verified; (digest, error) for each.
-    A pack cut short spoils only the objects past its end."""
+    A pack cut short spoils only the objects past its end. A whole pack of wanted objects
+    (`index`: the remote's index of it) becomes a cache pack as it is, once every object in
+    it matches its name: no copy of each object into a new pack."""
     path = remote.path(pack_key(read.pack, "pack"))
     data = remote.load(pack_key(read.pack, "pack"), read.start, read.end)
+    if index is not None and odb.pack_small and _adoptable(read, index, data):
+        odb.install_pack(index, data)
+        return [(digest, None) for digest, _o, _n in read.objects]
     out: list[tuple[str, BaseException | None]] = []
     for digest, body in slice_objects(read, data):
         try:
@@ -219,6 +225,19 @@ def fetch_read(remote: Remote, odb: Cache, read: Read) -> list[tuple[str, BaseEx
         except IntegrityError as exc:
             out.append((digest, exc))
     return out
+
+
+def _adoptable(read: Read, index: PackIndex, data: bytes) -> bool:
+    """Whether `data` is the whole pack `index` describes, every object in it wanted and
+    hashing to its name (otherwise each object is checked and stored on its own)."""
+    if read.start != 0 or len(data) != index.pack_size or len(read.objects) != len(index.entries):
+        return False
+    if hash_bytes(data).hex != index.pack:  # named by its bytes, as the cache's own packs
+        return False
+    view = memoryview(data)
+    return all(index.entries.get(digest) == (offset, length)
+               and hash_bytes(view[offset:offset + length]).hex == digest
+               for digest, offset, length in read.objects)
 
 
 # --- garbage collection ----------------------------------------------------------------------------

@@ -98,7 +98,7 @@ def _to_cache(repo: Repo, loc: Location, item: Item, tmp_dir: str) -> Entry:
     tmp = temp_name(os.path.join(tmp_dir, "download"))
     try:
         _write_file(loc, item, tmp, 0o077)
-        digest, size = repo.odb.ingest(tmp)
+        digest, size = repo.odb.ingest_file(tmp)[:2]
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)

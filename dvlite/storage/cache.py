@@ -2,7 +2,7 @@
 
 Objects are written once, never modified: a loose one goes to a temp file while it is hashed,
 then is renamed to its digest, so the bytes under a name are exactly the bytes hashed. Inside a
-`batch()` (an `add` or `fetch` of many files) objects under 1 MiB go into ~16 MiB packs in the
+`batch()` (an `add` or `fetch` of many files) objects under 1 MiB go into ~8 MiB packs in the
 remotes' format (packs.py): one file creation per pack, not per object. A pack's index is
 written after the pack, both before any manifest or pointer names their objects (the caller's
 sync barrier). Large objects have their chunk lists kept beside them (chunklists.py).
@@ -164,18 +164,21 @@ class Cache(LocalStorage):
         self.write_pack(drain())
 
     def write_pack(self, objects: Iterable[tuple[str, bytes]]) -> PackIndex:
-        """Write a pack and then its index; its objects are in the store from then on."""
         pack = build_pack(objects, as_bytes=False)
+        return self.install_pack(pack.index, pack.data)
+
+    def install_pack(self, index: PackIndex, data) -> PackIndex:
+        """Write a pack (its objects checked by the caller), then its index: stored from then."""
         os.makedirs(self.packs_dir, exist_ok=True)
-        atomic_write(self.pack_path(pack.digest, "pack"), pack.data, mode=OBJECT_MODE, durable=False)
-        atomic_write(self.pack_path(pack.digest, "idx"), pack.index.to_bytes(), mode=OBJECT_MODE,
+        atomic_write(self.pack_path(index.pack, "pack"), data, mode=OBJECT_MODE, durable=False)
+        atomic_write(self.pack_path(index.pack, "idx"), index.to_bytes(), mode=OBJECT_MODE,
                      durable=False)
         packed = self._packed_index()
         with self._lock:
-            self._indexes[pack.digest] = pack.index
-            for digest, (offset, length) in pack.index.entries.items():
-                packed.setdefault(digest, PackedObject(pack.digest, offset, length))
-        return pack.index
+            self._indexes[index.pack] = index
+            for digest, (offset, length) in index.entries.items():
+                packed.setdefault(digest, PackedObject(index.pack, offset, length))
+        return index
 
     def _read_packed(self, loc: PackedObject) -> bytes:
         with self._lock:
@@ -323,10 +326,6 @@ class Cache(LocalStorage):
             self._add_pending(hexdigest, data)
         else:
             self._write_loose(hexdigest, data, durable)
-
-    def ingest(self, src: str, durable: bool = False) -> tuple[Digest, int]:
-        """Hash `src` and store its bytes if the store lacks them; (digest, size)."""
-        return self.ingest_file(src, durable)[:2]
 
     def ingest_file(self, src: str, durable: bool = False) -> tuple[Digest, int, os.stat_result]:
         """As `ingest`, plus the file's stat once read (the caller compares it with the stat it
