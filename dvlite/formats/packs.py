@@ -15,6 +15,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from dvlite.digest import hash_bytes
 from dvlite.errors import IntegrityError
@@ -36,8 +37,7 @@ class DamagedIndexError(IntegrityError):
     """A pack index that fails its checksum or its bounds: its pack's objects are unreachable."""
 
 
-@dataclass(frozen=True)
-class PackedObject:
+class PackedObject(NamedTuple):  # a tuple: tens of thousands are made per command
     pack: str  # the pack's hex digest
     offset: int
     length: int

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 
+from dvlite.digest import hash_bytes
 from dvlite.fsutil import TMP_MARK, atomic_copy, atomic_write, remove_file
 from dvlite.storage.base import Listed, Storage, check_key
+from dvlite.storage.layout import OBJECTS, PACKS
 
 BLOB_MODE = 0o444  # blobs are written once and never modified
 
@@ -16,6 +18,20 @@ class LocalStorage(Storage):
 
     def __init__(self, directory: str):
         self.dir = directory
+
+    def stamp(self) -> str:
+        """Changes whenever a blob is added to or removed from `objects/` (the fan-out dirs'
+        mtimes), and whenever a pack or its index changes (each pack's size and mtime: few)."""
+        parts = []
+        with contextlib.suppress(FileNotFoundError):
+            for fan in os.scandir(os.path.join(self.dir, OBJECTS)):
+                if len(fan.name) == 2:
+                    parts.append(f"{fan.name}:{fan.stat().st_mtime_ns}")
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(os.path.join(self.dir, PACKS)):
+                st = entry.stat(follow_symlinks=False)
+                parts.append(f"{entry.name}:{st.st_size}:{st.st_mtime_ns}")
+        return hash_bytes("\n".join(sorted(parts)).encode()).hex
 
     def _file(self, key: str) -> str:
         return os.path.join(self.dir, *check_key(key).split("/"))
