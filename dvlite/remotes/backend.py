@@ -68,8 +68,13 @@ class Remote(Storage):
         return self.cfg.name
 
     @property
+    def is_local_dir(self) -> bool:
+        """A directory on this machine: bound by the kernel's copying, not by latency."""
+        return self.protocol in ("file", "local")
+
+    @property
     def default_jobs(self) -> int:
-        if self.protocol in ("file", "local"):
+        if self.is_local_dir:
             # a local disk is bound by the kernel, not latency: more threads than cores only
             # fight over the GIL (measured: 11 s with 2 threads, 18 s with 8, 50,000 files)
             return max(2, os.cpu_count() or 2)

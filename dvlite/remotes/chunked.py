@@ -116,7 +116,7 @@ def push_objects(odb: Cache, remote: Remote, digests: list[str], jobs: int) -> C
     arrived = set(present)
     broken: dict[str, BaseException] = {}
     buffers = threading.local()  # one buffer per thread: no fresh memory (page faults) a chunk
-    local = remote.protocol in ("file", "local")
+    local = remote.is_local_dir
 
     def send(chunk: str) -> None:
         obj, offset, length = where[chunk]
@@ -175,7 +175,7 @@ class Rebuild:
     def __init__(self, odb: Cache, remote: Remote, jobs: int):
         self.odb, self.remote, self.jobs = odb, remote, jobs
         self._local: dict[str, tuple[str, int, int]] | None = None
-        self.local_dir = remote.protocol in ("file", "local")
+        self.local_dir = remote.is_local_dir
 
     @property
     def local(self) -> dict[str, tuple[str, int, int]]:

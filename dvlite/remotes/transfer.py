@@ -284,7 +284,7 @@ class Source:
         tmp = self.odb.temp_path(digest)
         found = None
         try:
-            if self.remote.protocol in ("file", "local"):
+            if self.remote.is_local_dir:
                 # one copy inside the kernel, read back from the page cache as it is made:
                 # hashed, and cut into chunks from CHUNK_ABOVE up (a later fetch of a newer
                 # version then reuses them)
@@ -412,10 +412,11 @@ def _fetch_into(source: Source, sizes: dict[str, int], result: FetchResult, reco
         outcomes[r] = inventory.fetch_read(source.remote, source.odb, r, index)
 
     reads = inventory.fetch_reads(source.inv, packed)  # a whole pack is held while it is stored
-    # two pack reads at a time (8 MiB each, held until stored): a whole pack of wanted objects
-    # becomes a cache pack as it is, so reading, hashing and writing two overlap (a fetch of
-    # 50,000 files on tmpfs: 1.25 s one at a time, 0.87 s two; performance.md)
-    for r, error in run_jobs(2, read, reads):
+    # from a local directory two pack reads at a time (8 MiB each, held until stored), so
+    # reading, hashing and writing overlap (a fetch of 50,000 files on tmpfs: 1.25 s one at a
+    # time, 0.87 s two); from a cloud one at a time: its client holds a response twice while
+    # joining it, and two in flight made a pull from S3 no faster, only bigger (performance.md)
+    for r, error in run_jobs(2 if source.remote.is_local_dir else 1, read, reads):
         result.read_bytes += r.end - r.start
         for digest, obj_error in (outcomes.pop(r) if error is None else
                                   [(d, error) for d, _, _ in r.objects]):
