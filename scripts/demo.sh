@@ -220,6 +220,19 @@ else
     die "the clone does not match version 1"
 fi
 
+step "A big file changes in the middle: only the changed chunks travel"
+run cd "$WORK/project"
+echo "(files of 64 MiB and more go to a remote as content-defined chunks plus a chunk list)"
+run_sh "head -c 100000000 /dev/urandom > weights.bin"
+run dvlite add -q weights.bin
+run dvlite push
+run_sh "dd if=/dev/urandom of=weights.bin bs=1M count=1 seek=40 conv=notrunc status=none"
+run dvlite add -q weights.bin
+SENT=$(dvlite push --json | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["uploaded_bytes"])')
+echo "\$ dvlite push --json   # uploaded_bytes: $SENT of 100000000"
+(( SENT < 16000000 )) || die "a 1 MiB change sent $SENT bytes"
+echo "OK: 1 MiB changed in 95 MiB, $((SENT / 1024)) KiB sent"
+
 step "Pipelines: a stage in dvlite.yaml, dvlite repro, the run cache and lineage"
 mkdir -p "$WORK/pipeline" && cd "$WORK/pipeline"
 run git init -q -b main

@@ -353,3 +353,29 @@ def test_a_damaged_old_version_in_the_cache_is_not_used(repo, remote, tmp_path):
     git(other, "pull", "-q")
     run(other, "pull")
     assert (other / "big.bin").read_bytes() == changed
+
+
+@needs_layout_3
+def test_a_chunk_deleted_behind_its_lists_is_sent_again_after_fsck_repair(repo, remote, tmp_path):
+    """A push trusts a chunk list on the remote for the chunks it names (invariant 28); a
+    chunk deleted by hand behind the lists fails the pull with its name, nothing written,
+    and `fsck --cloud --repair` takes the lists away so that the chunk goes up again."""
+    data = _push_big(repo, remote)
+    changed = _change_middle(repo, data)
+    run(repo, "push")  # the second version's chunks: the first version's list answers
+    first, second = (cut_stream(io.BytesIO(b).readinto, len(b)) for b in (data, changed))
+    lost = sorted({c for c, _n in first.chunks} & {c for c, _n in second.chunks})[0]
+    fs, root = storage(remote)
+    fs.rm(f"{root}/chunks/{lost[:2]}/{lost[2:]}")
+
+    other = clone(repo, tmp_path / "other", remote)
+    pulled = run(other, "pull", check=False)
+    assert pulled.returncode != 0 and lost in pulled.stdout + pulled.stderr
+    assert not (other / "big.bin").exists()
+    assert run(repo, "fsck", "--cloud", check=False).returncode != 0
+    repair = run(repo, "fsck", "--cloud", "--repair", check=False)  # reports what it found
+    assert lost in repair.stderr and "Pushed 1 object" in repair.stdout
+    assert f"chunks/{lost[:2]}/{lost[2:]}" in _keys(remote, "chunks")
+    assert run(repo, "fsck", "--cloud").returncode == 0
+    run(other, "pull")
+    assert (other / "big.bin").read_bytes() == changed

@@ -56,9 +56,9 @@ def may_hold_chunked(remote: Remote) -> bool:
 def _chunks_present(remote: Remote, wanted: set[str], jobs: int, cache_dir: str,
                     pushing: set[str]) -> set[str]:
     """The chunks of `wanted` the remote holds. A chunk list on a remote means every chunk it
-    names is there (they go up first, and `gc` and `fsck --repair` remove a list before its
-    chunks), so the older versions kept in the cache answer for most of them with one question
-    each; the rest are asked for one by one when few, else `chunks/` is listed."""
+    names is there (invariant 28), so the older versions kept in the cache answer for most of
+    them with one question each; the rest are asked for one by one when few, else `chunks/`
+    is listed."""
     if not wanted or not may_hold_chunked(remote):
         return set()
     present: set[str] = set()

@@ -211,7 +211,7 @@ def fetch_read(remote: Remote, odb: Cache, read: Read, index: PackIndex | None =
     """Fetch one planned read; store each object it holds, verified; (digest, error) for each.
     A pack cut short spoils only the objects past its end. A whole pack of wanted objects
     (`index`: the remote's index of it) becomes a cache pack as it is, once every object in
-    it matches its name: no copy of each object into a new pack."""
+    it matches its name: no copy of each object into a new pack (invariant 29)."""
     path = remote.path(pack_key(read.pack, "pack"))
     data = remote.load(pack_key(read.pack, "pack"), read.start, read.end)
     if index is not None and odb.pack_small and _adoptable(read, index, data):
