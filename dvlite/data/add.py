@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from dvlite.digest import ALGORITHM, Digest
+from dvlite.digest import ALGORITHM, Digest, hash_bytes
 from dvlite.errors import BadInputError
 from dvlite.fsutil import sync_barrier
 from dvlite.formats.manifest import Entry, Manifest
@@ -97,14 +97,14 @@ def add(repo: Repo, args: list[str], progress: Progress = SILENT) -> list[AddRes
             rels.append(rel)
     hasher = repo.hasher(progress)
     staged: list[tuple[str, Pointer]] = []
-    manifests: list[Manifest] = []
+    manifests: list[bytes] = []  # serialised once: their bytes name them and are stored
     scanned: list[tuple[str, str, TreeStamp]] = []
     for rel in rels:
         absolute = repo.abs(rel)
         if os.path.isdir(absolute):
             manifest, tree = _ingest_dir(repo, hasher, rel)
-            manifests.append(manifest)
-            digest = manifest.digest()
+            manifests.append(manifest.to_bytes())
+            digest = hash_bytes(manifests[-1])
             scanned.append((rel, digest.hex, tree))
             staged.append((rel, Pointer("dir", digest, manifest.size, len(manifest.entries))))
         else:
@@ -112,8 +112,8 @@ def add(repo: Repo, args: list[str], progress: Progress = SILENT) -> list[AddRes
             hexdigest = hasher.digests([FileStat(rel, absolute, st)], store=True)[rel]
             staged.append((rel, Pointer("file", Digest(ALGORITHM, hexdigest), st.st_size, 1)))
     sync_barrier(repo.odb.objects_dir)  # file objects are durable before the manifests that list them
-    for manifest in manifests:
-        repo.odb.put_bytes(manifest.to_bytes(), durable=True)
+    for manifest_bytes in manifests:
+        repo.odb.put_bytes(manifest_bytes, durable=True)
     cache_stamp = repo.odb.stamp()
     for rel, digest_hex, tree in scanned:
         stamp = tree.digest(cache_stamp)

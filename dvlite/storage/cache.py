@@ -56,7 +56,7 @@ class Cache(LocalStorage):
         self.pack_small = pack_small  # False: every object loose (e.g. to hardlink small files)
         self._dirs: set[str] = set()
         self._lock = threading.RLock()
-        self._packed: dict[str, PackedObject] | None = None  # loaded when first needed
+        self._packed: dict[str, str] | None = None  # object -> its pack; loaded when needed
         self._indexes: dict[str, PackIndex] = {}
         self.damaged: dict[str, str] = {}  # pack -> why its index cannot be used
         self._fds: dict[str, int] = {}
@@ -84,11 +84,11 @@ class Cache(LocalStorage):
                 or self.is_loose(hexdigest) or hexdigest in self._packed_index())
 
     # --- packs ------------------------------------------------------------------------------
-    def _packed_index(self) -> dict[str, PackedObject]:
+    def _packed_index(self) -> dict[str, str]:
         if self._packed is None:
             with self._lock:
                 if self._packed is None:
-                    packed: dict[str, PackedObject] = {}
+                    packed: dict[str, str] = {}
                     with contextlib.suppress(FileNotFoundError):
                         for entry in sorted(os.scandir(self.packs_dir), key=lambda e: e.name):
                             if entry.name.endswith(".idx") and not entry.name.startswith(TMP_MARK):
@@ -96,7 +96,12 @@ class Cache(LocalStorage):
                     self._packed = packed
         return self._packed
 
-    def _load_index(self, path: str, into: dict[str, PackedObject]) -> None:
+    def _locate(self, hexdigest: str) -> PackedObject | None:
+        index = self._indexes.get(self._packed_index().get(hexdigest, ""))
+        location = index.entries.get(hexdigest) if index is not None else None
+        return PackedObject(index.pack, *location) if location is not None else None
+
+    def _load_index(self, path: str, into: dict[str, str]) -> None:
         """Load one index; a damaged one makes only its own pack's objects missing."""
         pack = os.path.basename(path)[:-4]
         try:
@@ -113,8 +118,7 @@ class Cache(LocalStorage):
                                  f"bytes, its index says {index.pack_size}"
             return
         self._indexes[index.pack] = index
-        for digest, (offset, length) in index.entries.items():
-            into.setdefault(digest, PackedObject(index.pack, offset, length))
+        into.update(dict.fromkeys(index.entries, index.pack))  # (in C: 50,000 in 2 ms)
 
     def damaged_packs(self) -> dict[str, str]:
         """Packs whose index fails its checksum or bounds (pack digest -> why)."""
@@ -183,8 +187,7 @@ class Cache(LocalStorage):
         packed = self._packed_index()
         with self._lock:
             self._indexes[index.pack] = index
-            for digest, (offset, length) in index.entries.items():
-                packed.setdefault(digest, PackedObject(index.pack, offset, length))
+            packed.update(dict.fromkeys(index.entries, index.pack))
         return index
 
     def _read_packed(self, loc: PackedObject) -> bytes:
@@ -215,7 +218,7 @@ class Cache(LocalStorage):
                 pass
         if hexdigest in self._pending:
             return self._pending[hexdigest]
-        loc = self._packed_index().get(hexdigest)
+        loc = self._locate(hexdigest)
         if loc is None:
             raise IntegrityError(f"object {hexdigest} is not in the cache")
         return self._read_packed(loc)
@@ -262,7 +265,7 @@ class Cache(LocalStorage):
         try:
             return os.stat(self.path(hexdigest)).st_mtime
         except FileNotFoundError:
-            loc = self._packed_index().get(hexdigest)
+            loc = self._locate(hexdigest)
         if loc is None:
             return None
         try:
@@ -286,7 +289,7 @@ class Cache(LocalStorage):
         except FileNotFoundError:
             if hexdigest in self._pending:
                 return len(self._pending[hexdigest])
-            loc = self._packed_index().get(hexdigest)
+            loc = self._locate(hexdigest)
             if loc is None:
                 raise
             return loc.length
@@ -479,7 +482,7 @@ class Cache(LocalStorage):
         except OSError as exc:
             if exc.errno != errno.ENOENT:
                 raise
-        loc = self._packed_index().get(hexdigest)
+        loc = self._locate(hexdigest)
         if loc is not None:  # keep its bytes for inspection, then drop it from its pack
             atomic_write(dest, self._read_packed(loc), mode=OBJECT_MODE, durable=False)
             self.remove_many([hexdigest])
