@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dvlite import yamldoc
+from dvlite.dvc.paths import any_dvc_files
 from dvlite.errors import BadInputError, DvliteError, FormatError
 from dvlite.formats.pointer import MAX_BYTES, SUFFIX, Pointer, checked_data_path, data_path_of
 from dvlite.fsutil import TMP_MARK, check_inside, read_limited
@@ -62,6 +65,8 @@ LISTED_NAMES = (PIPELINE_FILE, LOCK_FILE, "dvc.yaml", "dvc.lock")
 
 def dvlite_files(repo: Repo) -> list[str]:
     """Pointer files, dvlite.yaml and dvlite.lock files in the work tree (repo-relative)."""
+    if repo.held_listing is not None:
+        return list(repo.held_listing)
     if repo.scm is not None:
         return [p for p in repo.scm.dvlite_files() if not _is_temp(p)]
     found = []
@@ -75,6 +80,17 @@ def dvlite_files(repo: Repo) -> list[str]:
             if (f.endswith((SUFFIX, ".dvc")) or f in LISTED_NAMES) and not f.startswith(TMP_MARK)
         ]
     return sorted(found)
+
+
+@contextlib.contextmanager
+def one_listing(repo: Repo) -> Iterator[list[str]]:
+    """For a command that writes none of the files listed (status): one `git ls-files` for
+    all its readers, not one each."""
+    repo.held_listing = dvlite_files(repo)
+    try:
+        yield list(repo.held_listing)
+    finally:
+        repo.held_listing = None
 
 
 def named(files: list[str], name: str) -> list[str]:
@@ -124,10 +140,10 @@ def own_tracked(repo: Repo, files: list[str]) -> list[Tracked]:
 def legacy_in(repo: Repo, files: list[str], tracked: list[Tracked], rev: str | None = None,
               read=None) -> list:
     """The outputs DVC's files among `files` track and dvlite's do not (LegacyOut values)."""
-    from dvlite.dvc.tracked import any_dvc_files, legacy_outs, unclaimed
-
     if not any_dvc_files(files):
         return []
+    from dvlite.dvc.tracked import legacy_outs, unclaimed
+
     label = f" at {rev}" if rev else ""
     claimed = {t.rel for t in tracked}
     listed = set(files)

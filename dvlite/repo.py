@@ -69,6 +69,9 @@ class Repo:
                 raise SymlinkError(f"{own} is a symlink; dvlite keeps its own files only in a "
                                    "real directory", hint="replace it by a directory")
         self.config = Config(self.dvlite_dir)
+        # set while a command that writes no pointer, lock or pipeline file runs (status):
+        # its readers share one `git ls-files` (outputs.one_listing)
+        self.held_listing: list[str] | None = None
 
     @classmethod
     def find(cls, start: str = ".") -> Repo:

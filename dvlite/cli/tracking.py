@@ -70,18 +70,23 @@ def status(
     quiet = ui.Mode.quiet  # `-q`: nothing printed, the exit code tells (1: something changed)
     if cloud or remote:
         return _cloud_status(repo, targets or [], remote, quiet, json_out, jobs)
-    from dvlite.dvc.legacy import unlinked
+    from dvlite.outputs import any_dvc_files, one_listing
 
-    with progress_bar("status", json_out) as bar:  # files the stat cache cannot vouch for
-        results = workspace_status(repo, targets or [], bar)
-    changed = [r for r in results if not r.clean]
-    stages = []
-    if not targets:
-        from dvlite.pipelines.stages import stage_status
+    with one_listing(repo) as files:  # status writes none of them: one `git ls-files`
+        with progress_bar("status", json_out) as bar:  # files the stat cache cannot vouch for
+            results = workspace_status(repo, targets or [], bar)
+        changed = [r for r in results if not r.clean]
+        stages = []
+        if not targets:
+            from dvlite.pipelines.stages import stage_status
 
-        stages = stage_status(repo)
-    stale = [s for s in stages if s.state == "stale"]
-    unlinked_rels = [o.rel for o in unlinked(repo)]  # a commit from before the switch, not brought in
+            stages = stage_status(repo)
+        stale = [s for s in stages if s.state == "stale"]
+        unlinked_rels = []  # a commit from before the switch, not brought in
+        if any_dvc_files(files):
+            from dvlite.dvc.legacy import unlinked
+
+            unlinked_rels = [o.rel for o in unlinked(repo)]
     if quiet:
         raise typer.Exit(1 if changed or stale or unlinked_rels else 0)
     if json_out:

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from dvlite.dvc import dvcconfig, settings
 from dvlite.dvc.cache import LocalStore, open_remote
 from dvlite.dvc.objects import Importer, Missing
-from dvlite.dvc.tracked import LegacyOut, any_dvc_files, resolve
+from dvlite.dvc.tracked import LegacyOut, resolve
 from dvlite.fsutil import read_limited
-from dvlite.outputs import dvlite_files, legacy_at, legacy_in, own_tracked
+from dvlite.outputs import any_dvc_files, dvlite_files, legacy_at, legacy_in, own_tracked
 from dvlite.repo import Repo
 from dvlite.storage.md5index import Md5Index
 

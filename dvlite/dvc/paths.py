@@ -28,3 +28,14 @@ def check_path(raw, origin: str, what: str, base: str = "") -> str:
 def check_relpath(raw, origin: str, what: str) -> str:
     """A path inside a directory as a `.dir` listing records it: already normal."""
     return paths.check(raw, f"{origin}: {what}")
+
+
+def is_dvc_file(rel: str) -> bool:
+    """A `.dvc` file (not something inside DVC's own `.dvc/` directory)."""
+    return rel.endswith(".dvc") and not rel.startswith(".dvc/") and rel != ".dvc"
+
+
+def any_dvc_files(files: list[str]) -> bool:
+    """Whether DVC's files (`.dvc` files, `dvc.lock`) are among repo-relative `files`: asked
+    before importing what reads them."""
+    return any(is_dvc_file(f) or f.rsplit("/", 1)[-1] == "dvc.lock" for f in files)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from dvlite.dvc import dvcfile, dvclock
 from dvlite.dvc import pipelines as dvc_pipelines
-from dvlite.dvc.paths import check_path
+from dvlite.dvc.paths import check_path, is_dvc_file
 from dvlite.errors import FormatError
 from dvlite.storage.md5index import Known, Md5Index
 
@@ -44,15 +44,6 @@ class LegacyOut:
     @property
     def name(self) -> str:
         return f"md5 {self.md5}{'.dir' if self.is_dir else ''}"
-
-
-def is_dvc_file(rel: str) -> bool:
-    """A `.dvc` file (not something inside DVC's own `.dvc/` directory)."""
-    return rel.endswith(dvcfile.SUFFIX) and not rel.startswith(".dvc/") and rel != ".dvc"
-
-
-def any_dvc_files(files: list[str]) -> bool:
-    return any(is_dvc_file(f) or posixpath.basename(f) == LOCK_NAME for f in files)
 
 
 def _named(files: list[str], name: str) -> list[str]:
