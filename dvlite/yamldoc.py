@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import json
 
-import yaml
-
 from dvlite.errors import FormatError
 
 MAX_BYTES = 64 << 20  # a lock of thousands of stages is a few MiB
 MAX_DEPTH = 100
 MAX_NODES = 2_000_000  # values after alias expansion: a million-file manifest in YAML
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml also caps nesting itself
 
 
 def _too_big(data: bytes, origin: str, limit: int) -> None:
@@ -27,9 +24,12 @@ def _too_big(data: bytes, origin: str, limit: int) -> None:
 
 
 def load(data: bytes, origin: str, max_bytes: int = MAX_BYTES):
+    import yaml  # here: JSON readers (manifests, a status) need not load it
+
     _too_big(data, origin, max_bytes)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml also caps nesting itself
     try:
-        doc = yaml.load(data, Loader=_Loader)  # noqa: S506 - a safe loader
+        doc = yaml.load(data, Loader=loader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 from collections.abc import Callable
 from typing import BinaryIO, TypeVar
 
@@ -159,7 +158,7 @@ class Remote(Storage):
         if self.kind == "object-store":
             self.call(lambda: write(final))
             return
-        tmp = f"{parent}/{TMP_MARK}{secrets.token_hex(6)}"
+        tmp = f"{parent}/{TMP_MARK}{os.urandom(6).hex()}"
         self.call(lambda: write(tmp))
         self._rename(tmp, final)
 
@@ -273,7 +272,7 @@ class Remote(Storage):
             return
         parent = final.rsplit("/", 1)[0]
         self._makedirs(parent)
-        tmp = f"{parent}/{TMP_MARK}{secrets.token_hex(6)}"
+        tmp = f"{parent}/{TMP_MARK}{os.urandom(6).hex()}"
         self.call(lambda: self.fs.put_file(local_path, tmp))
         self.delete(key)
         self.call(lambda: self._move(tmp, final))
