@@ -207,3 +207,15 @@ def test_diff_takes_paths_after_a_double_dash_as_git_does(repo: Path) -> None:
     assert sorted(c["path"] for c in both["changes"]) == ["a/f", "b/f"]
     same = json.loads(run(repo, "diff", "--targets", "b", "HEAD~1", "HEAD", "--json").stdout)
     assert [c["path"] for c in same["changes"]] == ["b/f"]
+
+
+def test_only_the_named_command_is_built_and_the_rest_still_answer(tracked: Path) -> None:
+    """Only the command named on the line is turned into a click command (start-up time); a
+    group, its help, the root help and a misspelt name still behave as with the whole app."""
+    assert "store" in run(tracked, "remote", "list").stdout
+    assert "Usage: dvlite push" in run(tracked, "push", "--help").stdout
+    root = run(tracked, "--help").stdout
+    assert "status" in root and "push" in root and "exp" in root
+    typo = run(tracked, "statu", check=False)
+    assert typo.returncode != 0 and "status" in typo.stderr
+    assert len(typo.stderr.strip().splitlines()) <= 2 and "Traceback" not in typo.stderr

@@ -70,14 +70,14 @@ def status(
     quiet = ui.Mode.quiet  # `-q`: nothing printed, the exit code tells (1: something changed)
     if cloud or remote:
         return _cloud_status(repo, targets or [], remote, quiet, json_out, jobs)
-    from dvlite.outputs import PIPELINE_FILE, any_dvc_files, one_listing
+    from dvlite.outputs import PIPELINE_FILE, any_dvc_files, named, one_listing
 
     with one_listing(repo) as files:  # status writes none of them: one `git ls-files`
         with progress_bar("status", json_out) as bar:  # files the stat cache cannot vouch for
             results = workspace_status(repo, targets or [], bar)
         changed = [r for r in results if not r.clean]
         stages = []
-        if not targets and any(f.rsplit("/", 1)[-1] == PIPELINE_FILE for f in files):
+        if not targets and named(files, PIPELINE_FILE):
             from dvlite.pipelines.stages import stage_status
 
             stages = stage_status(repo)
