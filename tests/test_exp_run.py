@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -228,3 +229,31 @@ def test_exp_show_of_100_experiments_fits_100_columns(proj):
     assert elapsed < 10  # a bound against hangs; the benchmark measures it (< 1 s)
     rows = show_json(proj)
     assert len(rows) == 102 and rows_by_name(rows)["exp-042"]["params"]["params.yaml"]["train.C"] == 4.2
+
+
+
+def test_a_file_rewritten_in_place_within_the_second_git_saw_it_is_in_the_experiment_commit(tmp_path):
+    """git trusts a file's stat data unless the file is as new as the index ("racily clean").
+    A stage out rewritten within the second of the checkout, keeping inode (ext4 reuses a freed
+    one), size and mtime second, is what a fast experiment in a fresh work tree produces; the
+    experiment's commit must hold the new bytes, so the temporary index keeps the real one's
+    mtime and with it git's racy-clean check."""
+    from dvlite.scm import commit_work_tree
+
+    top = tmp_path / "repo"
+    top.mkdir()
+    git(top, "init", "-q", "-b", "main")
+    git(top, "config", "core.trustctime", "false")  # the ctime of a file rewritten this second
+    (top / "metrics.json").write_text('{"acc": 0.543}')
+    then = time.time_ns() - 10 * 10**9  # a second well before the commit below
+    os.utime(top / "metrics.json", ns=(then, then))
+    git(top, "add", "-A")
+    git(top, "commit", "-q", "-m", "base")
+    base = git(top, "rev-parse", "HEAD").strip()
+    os.utime(top / ".git" / "index", ns=(then, then))  # checked out and indexed in that second
+    with open(top / "metrics.json", "r+") as f:  # rewritten in that second too
+        f.truncate(0)
+        f.write('{"acc": 0.507}')
+    os.utime(top / "metrics.json", ns=(then, then))
+    commit = commit_work_tree(str(top), base, ["metrics.json"], "exp", str(tmp_path))
+    assert git(top, "show", f"{commit}:metrics.json") == '{"acc": 0.507}'

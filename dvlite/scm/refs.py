@@ -113,7 +113,9 @@ def commit_work_tree(worktree: str, base: str, paths: list[str], message: str, t
     real = git_path(worktree, "index")
     try:
         if os.path.exists(real):
-            shutil.copyfile(real, index)  # with its stat data: `add -u` hashes only what changed
+            # with its stat data (`add -u` hashes only what changed) and its mtime: git re-reads
+            # a file as new as its index ("racily clean"), which a copy made now would hide
+            shutil.copy2(real, index)
         env = _temp_index_env(index)
         steps = [["read-tree", base]] if not os.path.exists(real) else []
         steps.append(["add", "-u"])
