@@ -72,3 +72,34 @@ def test_pointer_errors_name_the_file(text, message):
         Pointer.from_bytes(text, "data.dvl")
     assert exc.value.message.startswith("data.dvl: ")
     assert message in exc.value.message
+
+
+def _read_by_yaml(data: bytes):
+    """What the YAML reader alone makes of `data`: a Pointer, or the FormatError's class."""
+    from unittest.mock import patch
+
+    from dvlite.formats import pointer
+
+    with patch.object(pointer, "_plain", lambda data: None):
+        try:
+            return Pointer.from_bytes(data, "x.dvl")
+        except FormatError as exc:
+            return type(exc)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(["file", "dir"]), hexes, st.integers(0, 2**62), st.integers(0, 10**7))
+def test_the_plain_pointer_reader_agrees_with_yaml_on_pointers_and_their_near_misses(
+        kind, hexdigest, size, files):
+    """Pointers dvlite writes are read without PyYAML; that reader must never take a file the
+    YAML reader reads differently or refuses (any byte inserted or dropped anywhere)."""
+    from dvlite.formats.pointer import _plain
+
+    data = Pointer(kind, Digest(ALGORITHM, hexdigest), size, files if kind == "dir" else 1).to_bytes()
+    assert _plain(data) == _read_by_yaml(data)  # the plain reader takes what dvlite writes
+    for at in range(len(data) + 1):
+        for insert in (b"", b" ", b"0", b"#", b"\n", b"'", b"x", b"-", b"+", b"_"):
+            for drop in (0, 1):
+                mutated = data[:at] + insert + data[at + drop:]
+                fast = _plain(mutated)
+                assert fast is None or fast == _read_by_yaml(mutated), mutated

@@ -163,6 +163,9 @@ class Pointer:
 
     @classmethod
     def from_bytes(cls, data: bytes, origin: str) -> Pointer:
+        plain = _plain(data)
+        if plain is not None:
+            return plain
         doc = yamldoc.load(data, origin, max_bytes=MAX_BYTES)
         if not isinstance(doc, dict):
             raise FormatError(f"{origin}: not a dvlite pointer (expected a mapping)")
@@ -190,6 +193,26 @@ class Pointer:
             raise FormatError(f"{origin}: missing key 'files'")
         source = parse_source(doc["source"], origin) if "source" in doc else None
         return cls(doc["kind"], digest, size, files, source)
+
+
+# Exactly what `to_bytes` writes for a pointer without a source: every value a plain scalar
+# that YAML reads as the same string or integer (no leading zeros, no quotes, no comments).
+_PLAIN = re.compile(rb"version: 1\nkind: (file|dir)\nhash: ([a-z0-9-]{1,16})\ndigest: ([0-9a-f]{1,128})\n"
+                    rb"size: (0|[1-9][0-9]{0,18})\n(?:files: (0|[1-9][0-9]{0,18})\n)?")
+
+
+def _plain(data: bytes) -> Pointer | None:
+    """The pointer dvlite writes, read without loading YAML (a no-op `status` reads every
+    pointer, and importing PyYAML costs more than the rest of reading them); None for anything
+    else, which the YAML reader then reads or refuses."""
+    m = _PLAIN.fullmatch(data)
+    if m is None or (m[1] == b"dir") != (m[5] is not None):
+        return None
+    try:
+        digest = Digest.parse(m[2].decode(), m[3].decode())
+    except FormatError:
+        return None
+    return Pointer(m[1].decode(), digest, int(m[4]), int(m[5] or b"1"))
 
 
 def data_path_of(pointer_path: str) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 
 from dvlite.fsutil import TMP_MARK, atomic_write, read_limited
 
@@ -26,7 +25,7 @@ def project_id(tmp_dir: str) -> str:
         found = read_limited(path, 64, path).decode().strip()
         if len(found) == 32 and all(c in "0123456789abcdef" for c in found):
             return found
-    new = secrets.token_hex(16)
+    new = os.urandom(16).hex()
     os.makedirs(tmp_dir, exist_ok=True)
     atomic_write(path, new.encode() + b"\n", durable=False)
     return new

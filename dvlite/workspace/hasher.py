@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 
 from dvlite.digest import hash_stream
 from dvlite.errors import BadInputError
@@ -82,6 +81,8 @@ class Hasher:
         with self.odb.batch():  # small objects go into packs
             finished(map(work, small))
             if len(large) > 1:
+                from concurrent.futures import ThreadPoolExecutor  # here: a status need not load it
+
                 with ThreadPoolExecutor(JOBS) as pool:
                     finished(pool.map(work, large))
             else:
