@@ -197,8 +197,9 @@ class Pointer:
 
 # Exactly what `to_bytes` writes for a pointer without a source: every value a plain scalar
 # that YAML reads as the same string or integer (no leading zeros, no quotes, no comments).
-_PLAIN = re.compile(rb"version: 1\nkind: (file|dir)\nhash: ([a-z0-9-]{1,16})\ndigest: ([0-9a-f]{1,128})\n"
-                    rb"size: (0|[1-9][0-9]{0,18})\n(?:files: (0|[1-9][0-9]{0,18})\n)?")
+_PLAIN = re.compile(b"version: %d\\n" % VERSION
+                    + rb"kind: (file|dir)\nhash: ([a-z0-9-]{1,16})\ndigest: ([0-9a-f]{1,128})\n"
+                    + rb"size: (0|[1-9][0-9]{0,18})\n(?:files: (0|[1-9][0-9]{0,18})\n)?")
 
 
 def _plain(data: bytes) -> Pointer | None:
