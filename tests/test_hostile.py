@@ -23,6 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import git, run
 from hostile import (
     HONEST,
@@ -394,6 +395,29 @@ def test_lock_path_pull_in_a_fresh_clone(sandbox, case):
     proc = dvlite(victim, "pull")
     watch.assert_harmless(proc)
     assert_unsafe(proc, shown)
+
+
+MALFORMED_STAGES = {  # shapes found by the fuzzer (tests/test_fuzz_parsers.py) and kin
+    "deps-int": ({"cmd": "true", "deps": -8388609}, "deps must be a list"),
+    "outs-mapping": ({"cmd": "true", "outs": {"path": "x"}}, "outs must be a list"),
+    "cmd-mapping": ({"cmd": {"sh": "rm -rf /"}}, "cmd must be a string or a list of strings"),
+}
+
+
+@pytest.mark.parametrize("command", ["status", "checkout", "gc"])
+@pytest.mark.parametrize("case", list(MALFORMED_STAGES))
+def test_malformed_lock_stage_is_a_one_line_error(sandbox, case, command):
+    body, message = MALFORMED_STAGES[case]
+    victim = make_repo(sandbox.work / "victim")
+    (victim / "dvlite.lock").write_bytes(yaml.safe_dump({"schema": 1, "stages": {"evil": body}}).encode())
+    git(victim, "add", "dvlite.lock")
+    git(victim, "commit", "-q", "-m", "a lock")
+    watch = sandbox.watch(victim)
+    proc = dvlite(victim, command)
+    watch.assert_harmless(proc)
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "dvlite.lock" in proc.stderr and message in proc.stderr, proc.stderr
 
 
 # --- 4. symlinks committed to git ----------------------------------------------------------------

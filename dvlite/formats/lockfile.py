@@ -158,12 +158,22 @@ def _entry(raw, origin: str, where: str, is_out: bool) -> Entry:
 def parse_stage_doc(name: str, body, origin: str) -> StageLock:
     if not isinstance(body, dict) or "cmd" not in body:
         raise FormatError(f"{origin}: stage {name!r}: missing key 'cmd'")
-    deps = tuple(_entry(d, origin, f"stage {name!r} dep", False) for d in body.get("deps") or [])
-    outs = tuple(_entry(o, origin, f"stage {name!r} out", True) for o in body.get("outs") or [])
+    cmd = body["cmd"]
+    if not (isinstance(cmd, str) or isinstance(cmd, list) and all(isinstance(c, str) for c in cmd)):
+        raise FormatError(f"{origin}: stage {name!r}: cmd must be a string or a list of strings")
+    deps = _entries(body, "deps", origin, name, False)
+    outs = _entries(body, "outs", origin, name, True)
     params = body.get("params") or {}
     if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
         raise FormatError(f"{origin}: stage {name!r}: params must map files to {{key: value}}")
-    return StageLock(name, body["cmd"], deps, params, outs)
+    return StageLock(name, cmd, deps, params, outs)
+
+
+def _entries(body: dict, key: str, origin: str, name: str, is_out: bool) -> tuple[Entry, ...]:
+    raw = body.get(key) or []
+    if not isinstance(raw, list):
+        raise FormatError(f"{origin}: stage {name!r}: {key} must be a list")
+    return tuple(_entry(e, origin, f"stage {name!r} {key[:-1]}", is_out) for e in raw)
 
 
 def from_bytes(data: bytes, origin: str = FILENAME) -> Lock:
