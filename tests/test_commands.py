@@ -6,8 +6,11 @@ import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import git, run, tree_digests, write_tree
 
@@ -568,15 +571,42 @@ def test_version(tmp_path):
     assert proc.stdout.strip() == f"dvlite {dvlite.__version__}"
 
 
-def _command_names() -> list[str]:
-    from dvlite.cli.app import app
+def _command_names(modules=None) -> list[str]:
+    from dvlite.cli.app import build_app
 
+    app = build_app() if modules is None else build_app(modules)
     names = []
     for c in app.registered_commands:
         names.append(c.name or c.callback.__name__.replace("_", "-"))
     for g in app.registered_groups:
         names.append(g.name)
     return sorted(names)
+
+
+def test_the_command_table_names_what_each_cli_module_registers():
+    # a run imports only the module the table names for its command: a command missing from
+    # the table still runs (through the whole application), one under the wrong module would not
+    from dvlite.cli.app import COMMANDS
+
+    for module, names in COMMANDS.items():
+        assert _command_names((module,)) == sorted(names), module
+
+
+@pytest.mark.parametrize("argv", [["status", "--help"], ["exp", "show", "--help"],
+                                  ["check-ignore", "--help"]])
+def test_a_run_imports_only_the_cli_module_of_its_command(tmp_path, argv):
+    code = ("import sys; from dvlite.cli import app; sys.argv = ['dvlite', *sys.argv[1:]]\n"
+            "try:\n    app.main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('dvlite.cli.')), file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code, *argv], cwd=tmp_path, capture_output=True,
+                          text=True)
+    loaded = proc.stderr.strip().splitlines()[-1]
+    assert "Usage: dvlite " + argv[0] in proc.stdout
+    from dvlite.cli.app import MODULE_OF
+
+    others = [f"dvlite.cli.{m}" for m in set(MODULE_OF.values()) - {MODULE_OF[argv[0]]}]
+    assert f"'dvlite.cli.{MODULE_OF[argv[0]]}'" in loaded
+    assert not [m for m in others if f"'{m}'" in loaded], loaded
 
 
 def test_every_command_is_listed_in_help(tmp_path):
@@ -589,8 +619,9 @@ def test_help_for_every_command():
     # In-process (one subprocess per command would cost seconds); the CLI's own parser either way.
     from typer.testing import CliRunner
 
-    from dvlite.cli.app import app
+    from dvlite.cli.app import build_app
 
+    app = build_app()
     runner = CliRunner()
     for command in _command_names():
         result = runner.invoke(app, [command, "--help"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import traceback
 
 import typer
 
@@ -11,15 +10,24 @@ from dvlite import __version__
 from dvlite.cli import output as ui
 from dvlite.errors import ChangesWouldBeLostError, DvliteError
 
-app = typer.Typer(
-    name="dvlite",
-    help="Version data and models beside your code in git.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
+# The commands each module of dvlite/cli registers, modules in the order `--help` lists them.
+# A run imports only the module of the command it names (tests/test_commands.py holds this
+# table to what the modules register).
+COMMANDS = {
+    "tracking": ("init", "add", "status", "checkout", "diff", "remove", "move", "unprotect", "ls"),
+    "remotes": ("push", "pull", "fetch", "remote"),
+    "maintenance": ("gc", "fsck", "config", "doctor", "cache"),
+    "pipeline": ("repro", "dag", "lineage", "stage", "params", "metrics"),
+    "gitside": ("install", "merge-driver", "hook"),
+    "data": ("get", "import", "update", "list", "import-url", "get-url", "ls-url"),
+    "migrate": ("migrate",),
+    "tables": ("table", "validate", "drift"),
+    "experiments": ("exp", "queue"),
+    "plots": ("plots",),
+    "models": ("model",),
+    "verbs": ("commit", "freeze", "unfreeze", "du", "root", "destroy", "check-ignore"),
+}
+MODULE_OF = {name: module for module, names in COMMANDS.items() for name in names}
 
 
 def _version(value: bool) -> None:
@@ -28,7 +36,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def root(
     verbose: bool = typer.Option(False, "-v", "--verbose",
                                  help="More detail, and tracebacks on errors (anywhere on the line)."),
@@ -41,22 +48,22 @@ def root(
     """dvlite: data and model versioning beside git."""
 
 
-from dvlite.cli import data as _data  # noqa: E402 - each module adds its commands to `app`
-from dvlite.cli import experiments as _experiments  # noqa: E402
-from dvlite.cli import gitside as _gitside  # noqa: E402
-from dvlite.cli import maintenance as _maintenance  # noqa: E402
-from dvlite.cli import migrate as _migrate  # noqa: E402
-from dvlite.cli import models as _models  # noqa: E402
-from dvlite.cli import pipeline as _pipeline  # noqa: E402
-from dvlite.cli import plots as _plots  # noqa: E402
-from dvlite.cli import remotes as _remotes  # noqa: E402
-from dvlite.cli import tables as _tables  # noqa: E402
-from dvlite.cli import tracking as _tracking  # noqa: E402
-from dvlite.cli import verbs as _verbs  # noqa: E402
+def build_app(modules=tuple(COMMANDS)) -> typer.Typer:
+    """The typer application with the commands of `modules` (module names in dvlite/cli)."""
+    import importlib
 
-for _module in (_tracking, _remotes, _maintenance, _pipeline, _gitside, _data, _migrate, _tables,
-                _experiments, _plots, _models, _verbs):
-    _module.register(app)
+    app = typer.Typer(
+        name="dvlite",
+        help="Version data and models beside your code in git.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(root)
+    for module in modules:
+        importlib.import_module(f"dvlite.cli.{module}").register(app)
+    return app
 
 
 # --- entry point ----------------------------------------------------------------------
@@ -107,25 +114,21 @@ def paths_after_double_dash(argv: list[str]) -> list[str]:
     return argv[:cut] + [arg for path in argv[cut + 1:] for arg in ("--targets", path)]
 
 
-def narrowed(full: typer.Typer, argv: list[str]) -> typer.Typer:
-    """The application with only the command named first on the line: typer turns every
-    registered command into a click command before running one (25 ms of every run, for ~80
-    commands). Help, completion and unknown names get the whole application."""
-    import copy
+def app_for(argv: list[str]) -> typer.Typer:
+    """The application with only the command named first on the line: importing every CLI
+    module, and typer turning every registered command into a click command before running
+    one, would cost ~30 ms of every run. Help, completion and unknown names get the whole
+    application."""
     import os
 
-    if not argv or argv[0].startswith("-") or os.environ.get("_DVLITE_COMPLETE"):
-        return full
-    name = argv[0]
-    commands = [c for c in full.registered_commands
-                if (c.name or c.callback.__name__.lower().replace("_", "-")) == name]
-    groups = [g for g in full.registered_groups
-              if (g.name if isinstance(g.name, str) else g.typer_instance.info.name) == name]
-    if not commands and not groups:
-        return full
-    narrow = copy.copy(full)
-    narrow.registered_commands, narrow.registered_groups = commands, groups
-    return narrow
+    name = argv[0] if argv else ""
+    if name not in MODULE_OF or os.environ.get("_DVLITE_COMPLETE"):
+        return build_app()
+    app = build_app((MODULE_OF[name],))
+    app.registered_commands = [c for c in app.registered_commands
+                               if (c.name or c.callback.__name__.lower().replace("_", "-")) == name]
+    app.registered_groups = [g for g in app.registered_groups if g.name == name]
+    return app
 
 
 def main() -> None:
@@ -140,9 +143,7 @@ def main() -> None:
             stream.reconfigure(errors="surrogateescape")
     as_json = "--json" in argv
     from dvlite.cli.common import use_config_scopes
-    from dvlite.fsutil import tune_allocator
 
-    tune_allocator()
     use_config_scopes()  # the system and global config files every Config reads
     if verbose:  # the backends' own log records (gcsfs, adlfs...) are shown only with -v
         import logging
@@ -150,7 +151,7 @@ def main() -> None:
         logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     signal.signal(signal.SIGINT, _on_sigint)
     try:
-        code = narrowed(app, argv)(args=argv, prog_name="dvlite", standalone_mode=False)
+        code = app_for(argv)(args=argv, prog_name="dvlite", standalone_mode=False)
     except ChangesWouldBeLostError as exc:
         _fail(exc, verbose, as_json, paths=exc.paths)
     except DvliteError as exc:
@@ -189,6 +190,8 @@ def _os_error(exc: OSError) -> DvliteError:
 def _fail(exc: DvliteError, verbose: bool, as_json: bool, paths=None, cause=None,
           code: int | None = None) -> None:
     if verbose:
+        import traceback
+
         traceback.print_exception(cause or exc)
     code = exc.exit_code if code is None else code
     if as_json:
