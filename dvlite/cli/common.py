@@ -57,6 +57,11 @@ def waiting(holder) -> None:
 
 
 def locked(repo, command: str):
+    """The repository lock, which every command that writes takes. They are the ones that
+    move data, so the allocator is tuned here; read-only commands skip loading ctypes."""
+    from dvlite.fsutil import tune_allocator
+
+    tune_allocator()
     return repo.lock(command, waiting)
 
 

@@ -166,8 +166,10 @@ def get_url(
     json_out: bool = JSON,
 ) -> None:
     """Download a file or directory from a URL (no repository needed, nothing tracked)."""
+    from dvlite.fsutil import tune_allocator
     from dvlite.sources import urls
 
+    tune_allocator()  # moves data without the repository lock (see common.locked)
     result = urls.get_url(url, out, force, _fs_options(fs_config))
     if json_out:
         return ui.emit_json(result)
