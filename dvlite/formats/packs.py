@@ -49,6 +49,10 @@ class PackIndex:
     pack_size: int
     entries: dict[str, tuple[int, int]]  # object hex digest -> (offset, length)
 
+    def locate(self, hexdigest: str) -> PackedObject | None:
+        location = self.entries.get(hexdigest)
+        return PackedObject(self.pack, *location) if location is not None else None
+
     def to_bytes(self) -> bytes:
         body = bytearray(_HEAD.pack(INDEX_MAGIC, bytes.fromhex(self.pack), self.pack_size,
                                     len(self.entries)))

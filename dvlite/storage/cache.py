@@ -16,19 +16,18 @@ import io
 import os
 import threading
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from dvlite.digest import ALGORITHM, Digest, hash_bytes, hash_file, new_hasher
 from dvlite.errors import FormatError, IntegrityError
-from dvlite.formats.chunks import ChunkList
 from dvlite.formats.manifest import Manifest
-from dvlite.formats.packs import (CACHE_PACK_TARGET, MAX_INDEX, PACK_BELOW, DamagedIndexError,
-                                  PackedObject, PackIndex, build_pack)
 from dvlite.fsutil import (TMP_MARK, atomic_copy, atomic_write, read_limited, remove_file,
                            remove_temp_files, removed_on_failure, temp_name)
-from dvlite.readback import copy_and_read_back
-from dvlite.storage import chunklists
 from dvlite.storage.layout import OBJECTS, PACKS
 from dvlite.storage.local import LocalStorage
+
+if TYPE_CHECKING:  # the pack and chunk modules load when first used: a no-op status needs none
+    from dvlite.formats.packs import PackedObject, PackIndex
 
 OBJECT_MODE = 0o444
 SMALL = 4 << 20  # files below this are read in one call
@@ -63,6 +62,7 @@ class Cache(LocalStorage):
         self._batch_depth = 0
         self._pending: dict[str, bytes] = {}
         self._pending_size = 0
+        self._pack_below = self._pack_target = 0  # formats.packs' thresholds, set by batch()
         self._loose: set[str] | None = None  # loose objects, listed once per batch
         # loose objects this process hashed as it stored them (a fetch): a checkout in the
         # same command copies them without reading them back (the lock keeps others out)
@@ -98,11 +98,12 @@ class Cache(LocalStorage):
 
     def _locate(self, hexdigest: str) -> PackedObject | None:
         index = self._indexes.get(self._packed_index().get(hexdigest, ""))
-        location = index.entries.get(hexdigest) if index is not None else None
-        return PackedObject(index.pack, *location) if location is not None else None
+        return index.locate(hexdigest) if index is not None else None
 
     def _load_index(self, path: str, into: dict[str, str]) -> None:
         """Load one index; a damaged one makes only its own pack's objects missing."""
+        from dvlite.formats.packs import MAX_INDEX, DamagedIndexError, PackIndex
+
         pack = os.path.basename(path)[:-4]
         try:
             index = PackIndex.from_bytes(read_limited(path, MAX_INDEX, path), path)
@@ -139,7 +140,10 @@ class Cache(LocalStorage):
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
         """Objects under 1 MiB stored meanwhile go into packs, written when full and at the end."""
+        from dvlite.formats.packs import CACHE_PACK_TARGET, PACK_BELOW
+
         with self._lock:
+            self._pack_below, self._pack_target = PACK_BELOW, CACHE_PACK_TARGET
             self._batch_depth += 1
         try:
             yield
@@ -156,7 +160,7 @@ class Cache(LocalStorage):
                 return
             self._pending[hexdigest] = data
             self._pending_size += len(data)
-            if self._pending_size >= CACHE_PACK_TARGET:
+            if self._pending_size >= self._pack_target:
                 self._flush(final=False)
 
     def _flush(self, final: bool) -> None:
@@ -175,6 +179,8 @@ class Cache(LocalStorage):
         self.write_pack(drain())
 
     def write_pack(self, objects: Iterable[tuple[str, bytes]]) -> PackIndex:
+        from dvlite.formats.packs import build_pack
+
         pack = build_pack(objects, as_bytes=False)
         return self.install_pack(pack.index, pack.data)
 
@@ -313,7 +319,7 @@ class Cache(LocalStorage):
         atomic_write(self.path(hexdigest), data, mode=OBJECT_MODE, durable=durable)
 
     def _put_small(self, data: bytes, hexdigest: str, durable: bool) -> None:
-        if self._batch_depth and self.pack_small and not durable and len(data) < PACK_BELOW:
+        if self._batch_depth and self.pack_small and not durable and len(data) < self._pack_below:
             if not self._held_in_batch(hexdigest):
                 self._add_pending(hexdigest, data)
         elif not self.contains(hexdigest):
@@ -340,6 +346,9 @@ class Cache(LocalStorage):
                     digest = hash_bytes(first)
                     self._put_small(first, digest.hex, durable)
                     return digest, len(first), os.fstat(fd)
+            from dvlite.readback import copy_and_read_back
+            from dvlite.storage import chunklists
+
             os.makedirs(self.objects_dir, exist_ok=True)
             with removed_on_failure(temp_name(os.path.join(self.objects_dir, "object"))) as tmp:
                 with open(tmp, "w+b", buffering=0) as out:
@@ -355,7 +364,7 @@ class Cache(LocalStorage):
                     self._fan_dir(digest.hex)
                     os.replace(tmp, self.path(digest.hex))
             after = os.fstat(fd)
-        if isinstance(found, ChunkList):
+        if not isinstance(found, str):  # a ChunkList: the object is large enough to be cut
             chunklists.save(self.dir, found)
         return digest, size, after
 
@@ -423,6 +432,8 @@ class Cache(LocalStorage):
 
     def remove_many(self, hexdigests: Iterable[str]) -> None:
         """Delete objects; a pack that holds some of them is rewritten without them first."""
+        from dvlite.storage import chunklists
+
         doomed = set(hexdigests)
         for digest in doomed:
             with contextlib.suppress(FileNotFoundError):
@@ -433,8 +444,8 @@ class Cache(LocalStorage):
         for pack, index in list(self._indexes.items()):
             if not doomed.intersection(index.entries):
                 continue
-            kept = [(d, self._read_packed(PackedObject(pack, o, n)))
-                    for d, (o, n) in sorted(index.entries.items(), key=lambda e: e[1][0])
+            kept = [(d, self._read_packed(index.locate(d)))
+                    for d, _ in sorted(index.entries.items(), key=lambda e: e[1][0])
                     if d not in doomed]
             if kept:
                 self.write_pack(kept)  # the replacement is complete before the old pack goes
