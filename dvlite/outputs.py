@@ -86,11 +86,24 @@ def dvlite_files(repo: Repo) -> list[str]:
 def one_listing(repo: Repo) -> Iterator[list[str]]:
     """For a command that writes none of the files listed (status): one `git ls-files` for
     all its readers, not one each."""
-    repo.held_listing = dvlite_files(repo)
+    if repo.scm is not None:
+        files, untracked = repo.scm.listing()
+        repo.held_listing, repo.held_untracked = [p for p in files if not _is_temp(p)], untracked
+    else:
+        repo.held_listing = dvlite_files(repo)
     try:
         yield list(repo.held_listing)
     finally:
-        repo.held_listing = None
+        repo.held_listing = repo.held_untracked = None
+
+
+def untracked(repo: Repo, rels: list[str]) -> set[str]:
+    """Which of the files `rels` git does not track: from the held listing when it names them
+    all (a `status` then runs git once), else asked."""
+    held = repo.held_untracked
+    if held is not None and set(repo.held_listing or ()).issuperset(rels):
+        return held.intersection(rels)
+    return repo.scm.untracked(rels)
 
 
 def named(files: list[str], name: str) -> list[str]:

@@ -72,6 +72,7 @@ class Repo:
         # set while a command that writes no pointer, lock or pipeline file runs (status):
         # its readers share one `git ls-files` (outputs.one_listing)
         self.held_listing: list[str] | None = None
+        self.held_untracked: set[str] | None = None  # of the held listing, those git does not track
 
     @classmethod
     def find(cls, start: str = ".") -> Repo:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from dvlite.errors import IntegrityError, UnsafePathError
 from dvlite.formats.manifest import Manifest
-from dvlite.outputs import Tracked, load_tracked, select
+from dvlite.outputs import Tracked, load_tracked, select, untracked
 from dvlite.progress import SILENT, Progress
 from dvlite.repo import Repo
 from dvlite.workspace.hasher import Hasher
@@ -146,7 +146,7 @@ def status(repo: Repo, targets: list[str], progress: Progress = SILENT) -> list[
     cache_stamp = repo.odb.stamp()
     results = [status_of(repo, t, hasher, cache_stamp) for t in chosen]
     if repo.scm is not None:
-        new = repo.scm.untracked(sorted({t.pointer_rel for t in chosen}))
+        new = untracked(repo, sorted({t.pointer_rel for t in chosen}))
         results = [
             PathStatus(r.path, r.kind, r.flags + (Flag.NEW,), r.changes)
             if t.pointer_rel in new else r

@@ -71,7 +71,6 @@ class Scm:
         self.repo_root = repo_root
         rel = os.path.relpath(repo_root, worktree)
         self.prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
-        self._listed: tuple[set[str], set[str]] | None = None  # (listed, of those untracked)
 
     # --- the work tree --------------------------------------------------
     def _ls_files(self, *args: str, paths: Iterable[str] = ()) -> list[str]:
@@ -82,10 +81,13 @@ class Scm:
         """Pointer files, dvlite.yaml and dvlite.lock files (and DVC's `.dvc`, dvc.yaml and
         dvc.lock files) under the repo root, committed or not (paths relative to the root),
         from one `git ls-files`."""
+        return self.listing()[0]
+
+    def listing(self) -> tuple[list[str], set[str]]:
+        """`dvlite_files`, and which of them git does not track, from the same `git ls-files`
+        (its `-t` tags say which)."""
         tagged = self._ls_files("-t", "--cached", "--others", "--exclude-standard", paths=LISTED)
-        found = {line[2:] for line in tagged}
-        self._listed = (found, {line[2:] for line in tagged if line.startswith("? ")})
-        return sorted(found)
+        return sorted({line[2:] for line in tagged}), {line[2:] for line in tagged if line[0] == "?"}
 
     def staged(self, patterns: list[str]) -> list[str]:
         """Files matching `patterns` that the index adds or changes against HEAD (what the next
@@ -95,12 +97,9 @@ class Scm:
         return sorted(p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p)
 
     def untracked(self, rel_paths: list[str]) -> set[str]:
-        """Which of `rel_paths` git does not track (ignored or not); answered from the last
-        `dvlite_files` listing when it named them all, which saves a git run per `status`."""
+        """Which of `rel_paths` git does not track (ignored or not)."""
         if not rel_paths:
             return set()
-        if self._listed is not None and self._listed[0].issuperset(rel_paths):
-            return self._listed[1].intersection(rel_paths)
         return set(self._ls_files("--others", paths=rel_paths))
 
     def tracked_under(self, abs_path: str) -> list[str]:
